@@ -1,0 +1,57 @@
+# eventsim: two virtual environments, one project.
+#   .venv       Python 3.11: eventsim + torch (training) + test tools
+#   .venv-lava  Python 3.10: eventsim + lava-nc 0.10.0 (Lava needs 3.10 and numpy<2)
+# Every target bootstraps what it needs; re-running is cheap (stamp files).
+
+SHELL := /bin/bash
+PY311 ?= $(shell (pyenv prefix 3.11.7 2>/dev/null || pyenv prefix 3.11 2>/dev/null) | head -n1 | sed 's|$$|/bin/python3.11|' | xargs -r ls 2>/dev/null || command -v python3.11)
+PY310 ?= $(shell pyenv prefix 3.10.13 2>/dev/null | sed 's|$$|/bin/python3.10|' | xargs -r ls 2>/dev/null)
+PIP_FLAGS := --quiet --disable-pip-version-check
+VENV := .venv
+LAVA_VENV := .venv-lava
+PYTEST_FLAGS ?= -q
+
+.PHONY: all venv lava-venv test test-core test-lava demo bench bench-quick default-model clean
+
+all: test
+
+$(VENV)/.installed: pyproject.toml
+	@if [ -z "$(PY311)" ]; then \
+	  echo "error: Python 3.11 not found. Install it (pyenv install 3.11.7) or run 'make PY311=/path/to/python3.11'." >&2; exit 2; fi
+	@echo "==> creating $(VENV) with $(PY311)"
+	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev]' 2> >(grep -v 'is ignored' >&2)
+	@touch $@
+
+$(LAVA_VENV)/.installed: pyproject.toml
+	@if [ -z "$(PY310)" ]; then \
+	  echo "error: Python 3.10.13 not found (Lava 0.10.0 needs Python 3.10 and fails to import on 3.11)." >&2; \
+	  echo "       Install it with 'pyenv install 3.10.13', or run 'make PY310=/path/to/python3.10'." >&2; exit 2; fi
+	@echo "==> creating $(LAVA_VENV) with $(PY310)"
+	@test -x $(LAVA_VENV)/bin/python || $(PY310) -m venv $(LAVA_VENV)
+	$(LAVA_VENV)/bin/pip install $(PIP_FLAGS) -e '.[lava,dev]' 2> >(grep -v 'is ignored' >&2)
+	@touch $@
+
+venv: $(VENV)/.installed
+lava-venv: $(LAVA_VENV)/.installed
+
+test: test-core test-lava
+
+test-core: venv
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests --ignore=tests/lava
+
+test-lava: lava-venv
+	$(LAVA_VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests/lava
+
+demo: venv
+	$(VENV)/bin/eventsim demo
+
+bench: venv lava-venv
+	$(VENV)/bin/eventsim bench --out benchmarks/results
+
+bench-quick: venv lava-venv
+	$(VENV)/bin/eventsim bench --quick --out benchmarks/results
+
+clean:
+	rm -rf $(VENV) $(LAVA_VENV) demo-out build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,47 @@
+"""Atomic file output: write to a temporary file beside the target, then rename."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+
+def check_output_path(path) -> Path:
+    """Resolve ``path`` and check that its directory exists and is writable.
+
+    Raises
+    ------
+    InputError
+        Naming the missing or read-only directory.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output directory does not exist: {parent} (for {path}); create it first")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output directory is not writable: {parent}")
+    if path.is_dir():
+        raise InputError(f"output path is a directory: {path}; give a file name")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path, suffix=".tmp"):
+    """Yield a temporary path in the target's directory; rename it on success.
+
+    On any exception the temporary file is removed and the target is left
+    untouched, so a failed run never leaves a partial or clobbered file.
+    """
+    path = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,167 @@
+"""The ``eventsim`` command.
+
+Core subcommands (``run``, ``info``, ``plot``, ``demo``) live here.  Commands
+that need extra packages live in their own packages and are imported only
+when called; each such module exposes ``main(argv, prog) -> int``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import EventsimError
+
+#: command -> (module, one-line help, pip extra that provides its dependencies)
+EXTENSIONS = {
+    "train": ("training.cli_train", "train a spiking VGG or an ANN on SynthShapes (needs PyTorch)", "train"),
+    "convert": ("training.cli_train", "ANN-to-SNN conversion with threshold balancing (needs PyTorch)", "train"),
+    "export": ("training.cli_export", "export a checkpoint to a model file (needs PyTorch)", "train"),
+    "evaluate": ("training.cli_evaluate", "accuracy and spike rates on a data set", "train"),
+    "dataset": ("training.cli_dataset", "export SynthShapes images for 'eventsim run'", "train"),
+    "experiment": ("training.experiments.cli", "reproduce the paper's experiments (needs PyTorch)", "train"),
+    "bench": ("benchmarks.cli", "benchmarks: events, SAM overhead, speed vs PyTorch and Lava", "train"),
+}
+
+
+def load_array(path, label) -> np.ndarray:
+    """``np.load`` without pickle, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{label} file not found: {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise EventsimError(f"{path}: not a plain .npy array ({exc}); object/pickled arrays are refused") from None
+    except OSError as exc:
+        raise EventsimError(f"{path}: cannot read {label} ({exc})") from None
+
+
+def _cmd_run(args) -> int:
+    from .simulator import Simulator
+
+    sam_layers = None if args.sam_layers is None else [s for s in args.sam_layers.split(",") if s]
+    sim = Simulator(args.model, sam_gamma=args.gamma, sam_layers=sam_layers, sam_convention=args.convention)
+    images = load_array(args.images, "images") if args.images else None
+    spikes = load_array(args.spikes, "spikes") if args.spikes else None
+    from ._io import check_output_path
+
+    check_output_path(args.out)
+    result = sim.run(images=images, spikes=spikes, timesteps=args.timesteps, seed=args.seed,
+                     record_spikes=args.record_spikes, backend=args.backend)
+    result.save(args.out)
+    n, steps = result.logits.shape[0], result.timesteps
+    print(f"simulated {n} image(s) x {steps} steps with {args.backend}; wrote {args.out}")
+    print(f"predictions: {result.predictions.tolist()}")
+    for name, rate in result.spike_rates().items():
+        print(f"  {name:>12s}: spike rate {rate:.4f}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .info import describe
+    from .model_io import load_model
+
+    model = load_model(args.model)
+    if args.json:
+        print(json.dumps(describe(model, as_dict=True), indent=2, default=str))
+    else:
+        print(describe(model))
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plots import plot_command
+
+    return plot_command(args)
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(out_dir=args.out, n_images=args.n, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eventsim", description=__doc__.splitlines()[0] + " See README.md.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="simulate a model file on images or spikes and write a result file")
+    r.add_argument("model", help="model file (.h5)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", help=".npy float array (N, C, H, W) in [0, 1]")
+    src.add_argument("--spikes", help=".npy int array (N, T, C, H, W) in {-1, 0, 1}")
+    r.add_argument("--timesteps", type=int, help="T (default: the model's)")
+    r.add_argument("--gamma", type=float, default=0.5, help="SAM kernel steepness (default 0.5)")
+    r.add_argument("--seed", type=int, default=0, help="encoder seed (default 0)")
+    r.add_argument("--sam-layers", help="comma-separated spiking layers (default: every conv layer)")
+    r.add_argument("--convention", choices=("paper", "reference"), default="paper", help="SAM convention")
+    r.add_argument("--record-spikes", action="store_true", help="store every layer's spikes")
+    r.add_argument("--backend", choices=("eventsim", "reference"), default="eventsim")
+    r.add_argument("--out", required=True, help="result file (.h5)")
+    r.set_defaults(func=_cmd_run)
+
+    i = sub.add_parser("info", help="layers, shapes, neurons, synapses, bit widths, quantization error")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    i.set_defaults(func=_cmd_info)
+
+    pl = sub.add_parser("plot", help="SAM heatmap grid (layers x time steps) and optional GIF")
+    pl.add_argument("result", help="result file from 'eventsim run'")
+    pl.add_argument("--images", required=True, help="the .npy images the result was computed on")
+    pl.add_argument("--out", required=True, help="output PNG")
+    pl.add_argument("--index", type=int, default=0, help="which image of the batch (default 0)")
+    pl.add_argument("--steps", type=int, default=10, help="number of sampled time steps (default 10)")
+    pl.add_argument("--gif", help="also write an animated GIF over time to this path")
+    pl.set_defaults(func=_cmd_plot)
+
+    d = sub.add_parser("demo", help="run the default model with SAM and write pictures to ./demo-out")
+    d.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    d.add_argument("--n", type=int, default=4, help="number of images (default 4)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=_cmd_demo)
+
+    for name, (_, help_text, _) in EXTENSIONS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return p
+
+
+def _run_extension(name, argv) -> int:
+    module_name, _, extra = EXTENSIONS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "matplotlib", "tqdm"):
+            print(f"error: 'eventsim {name}' needs {exc.name}; install it with "
+                  f"pip install -e '.[{extra}]' (make test does this in .venv)", file=sys.stderr)
+            return 2
+        raise
+    return int(module.main(argv, prog=f"eventsim {name}") or 0)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``eventsim`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in EXTENSIONS:
+            return _run_extension(argv[0], argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except (EventsimError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Whole-network kernels: one image through all steps, and a batch in parallel.
+
+Per step ``t`` (DESIGN section 5):
+
+1. gather the input events of step ``t``;
+2. scatter every layer's source events into its accumulator;
+3. count, record and SAM-update the spikes of step ``t``;
+4. update every layer's neurons, which lists the spikes of step ``t + 1``.
+
+Steps 2-3 only read event lists and step 4 only writes them, so one buffer
+per layer suffices and the layer order within a step does not matter: every
+spike of step ``t`` was decided from ``v[t-1]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from .jit import kernel, parallel_kernel
+from .neurons import update_neurons
+from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, INPUT, SAM_HW_OFF, SAM_SLOT, SPIKING, SRC,
+                   V_OFF, C, H, W)
+from .sam import sam_update
+from .synapses import gather_input, scatter
+
+
+@kernel
+def run_image(net, table, reference, spikes, outs):
+    """Simulate one image.
+
+    Parameters
+    ----------
+    net : tuple
+        ``(meta, weights, gains, biases)`` from :class:`~eventsim.kernels.plan.Plan`.
+    table : ndarray of int64, shape (T + 1,)
+        SAM decay table.
+    reference : bool
+        SAM convention ``"reference"`` instead of ``"paper"``.
+    spikes : ndarray of int8, shape (T, H*W*C)
+        Input spikes, channels-last.
+    outs : tuple
+        ``(out_v (K,), sam (T * sum HW,), counters (L+1, 4, T), rec (T, n) or
+        (0, 0), final_v (n,) or (0,))``, written in place.  ``counters[L]``
+        holds the input layer.
+    """
+    meta, weights, gains, biases = net
+    out_v, sam_maps, counters, rec, final_v = outs
+    steps = spikes.shape[0]
+    n_layers = meta.shape[0]
+    n = meta[n_layers - 1, V_OFF] + meta[n_layers - 1, C] * meta[n_layers - 1, H] * meta[n_layers - 1, W]
+    vol = np.zeros(n, np.int64)
+    acc = np.zeros(n, np.int32)
+    events = np.empty(n, np.int32)
+    n_events = np.zeros(n_layers, np.int64)
+    in_events = np.empty(spikes.shape[1], np.int32)
+    in_signs = np.empty(spikes.shape[1], np.int8)
+    no_signs = np.empty(0, np.int8)
+    sam_n = 0
+    for l in range(n_layers):
+        if meta[l, SAM_SLOT] >= 0:
+            sam_n += meta[l, C] * meta[l, H] * meta[l, W]
+    sam_state = np.zeros((3, sam_n), np.int64)
+    for t in range(steps):
+        n_in = gather_input(spikes[t], in_events, in_signs)
+        counters[n_layers, CNT_SPIKES, t] = n_in
+        for l in range(n_layers):
+            src = meta[l, SRC]
+            if src == INPUT:
+                ops = scatter(meta[l], in_events, n_in, in_signs, weights, acc)
+            else:
+                ops = scatter(meta[l], events[meta[src, V_OFF]:], n_events[src], no_signs, weights, acc)
+            counters[l, CNT_SYNOPS, t] = ops
+        for l in range(n_layers):
+            if meta[l, SPIKING]:
+                _observe(meta[l], t, events[meta[l, V_OFF]:], n_events[l], sam_state, table, reference,
+                         sam_maps, rec, counters[l])
+        for l in range(n_layers):
+            n_events[l], counters[l, CNT_SAT, t] = update_neurons(meta[l], t, vol, acc, gains, biases, events)
+    last = meta[n_layers - 1]
+    out_v[:] = vol[last[V_OFF] : last[V_OFF] + last[C]]
+    if final_v.shape[0] > 0:
+        final_v[:] = vol
+
+
+@kernel
+def _observe(m, t, events, n_events, sam_state, table, reference, sam_maps, rec, counter):
+    """Count, record and SAM-update the spikes of one layer at step ``t``."""
+    counter[CNT_SPIKES, t] = n_events
+    if rec.shape[0] > 0:
+        for e in range(n_events):
+            rec[t, m[V_OFF] + events[e]] = 1
+    if m[SAM_SLOT] >= 0:
+        hw = m[H] * m[W]
+        steps = counter.shape[1]
+        base = steps * m[SAM_HW_OFF] + t * hw
+        sam_update(m, events, n_events, t, sam_state, table, sam_maps[base : base + hw], reference)
+        counter[CNT_SAM, t] = n_events
+
+
+@parallel_kernel
+def run_batch(net, table, reference, spikes, outs):
+    """:func:`run_image` for every image, ``prange`` over the batch.
+
+    Each image owns its state and its rows of the outputs, so threads never
+    write the same memory.  Shapes as in :func:`run_image` with a leading
+    batch axis on ``spikes`` and on every output; when not recording,
+    ``rec`` is ``(N, 0, 0)`` and ``final_v`` is ``(N, 0)``.
+    """
+    out_v, sam_maps, counters, rec, final_v = outs
+    for i in prange(spikes.shape[0]):
+        run_image(net, table, reference, spikes[i], (out_v[i], sam_maps[i], counters[i], rec[i], final_v[i]))

@@ -1,0 +1,256 @@
+"""The executable specification: a dense, slow and obvious NumPy simulation.
+
+:func:`simulate` steps every neuron of every layer at every time step with
+the rules of :mod:`eventsim.fixed_point` and plain ``einsum`` convolutions.
+The event-driven engine and the Lava port must equal it bit for bit.
+
+:func:`sam_float` evaluates the paper's Eq. 12-14 in float64 from recorded
+spikes; it is the accuracy reference for the fixed-point on-line trace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import fixed_point as fp
+from .model import Model
+from .topology import Connection, connections
+
+SAM_CONVENTIONS = ("paper", "reference")
+COUNTER_NAMES = ("spikes", "synops", "sam_updates", "saturations")
+
+
+@dataclass
+class ReferenceRun:
+    """Everything the reference computes for a batch.
+
+    Attributes
+    ----------
+    spikes : dict of str to ndarray of uint8, shape (N, T, C, H, W)
+        Spikes of every spiking layer (and ``"input"``: int8, signed).
+    voltages : dict of str to ndarray of int32, shape (N, C, H, W)
+        Final voltages ``v[T-1]`` of every neuron layer (output included).
+    output_voltage : ndarray of int64, shape (N, K)
+    logits : ndarray of float64, shape (N, K)
+        ``output_voltage * voltage_scale / T``.
+    sam : dict of str to ndarray of int64, shape (N, T, H, W)
+        Fixed-point SAM maps in Q24 (divide by ``2^24`` for real values).
+    counts : dict of str to dict of str to ndarray of int64, shape (N, T)
+        ``spikes``, ``synops``, ``sam_updates`` and ``saturations`` for every
+        neuron layer and ``"input"``.
+    """
+
+    spikes: dict
+    voltages: dict
+    output_voltage: np.ndarray
+    logits: np.ndarray
+    sam: dict
+    counts: dict
+
+
+def sum_pool(x: np.ndarray, p: int) -> np.ndarray:
+    """``p x p`` sum pooling with stride ``p`` and floor cropping, over the last two axes."""
+    if p == 1:
+        return x
+    *lead, h, w = x.shape
+    hp, wp = h // p, w // p
+    x = x[..., : hp * p, : wp * p].reshape(*lead, hp, p, wp, p)
+    return x.sum(axis=(-3, -1))
+
+
+def conv_same(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Zero-padded "same" cross-correlation in int64, one tap at a time.
+
+    Parameters
+    ----------
+    x : ndarray of int64, shape (N, C_in, H, W)
+    weight : ndarray of int, shape (C_out, C_in, k, k)
+
+    Returns
+    -------
+    ndarray of int64, shape (N, C_out, H, W)
+    """
+    n, _, h, w = x.shape
+    k = weight.shape[-1]
+    pad = k // 2
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.zeros((n, weight.shape[0], h, w), np.int64)
+    wt = weight.astype(np.int64)
+    for ky in range(k):
+        for kx in range(k):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, ky : ky + h, kx : kx + w], wt[:, :, ky, kx])
+    return out
+
+
+def conv_taps(h: int, w: int, k: int) -> np.ndarray:
+    """Number of kernel taps of each input position that land inside the output.
+
+    Returns
+    -------
+    ndarray of int64, shape (H, W)
+        ``taps[y, x] * C_out`` weights are added for one event at ``(y, x)``.
+    """
+    pad = k // 2
+    rows = np.array([min(h - 1, y + pad) - max(0, y - pad) + 1 for y in range(h)], np.int64)
+    cols = np.array([min(w - 1, x + pad) - max(0, x - pad) + 1 for x in range(w)], np.int64)
+    return rows[:, None] * cols[None, :]
+
+
+def synaptic_input(conn: Connection, x: np.ndarray):
+    """Synaptic sums of one layer and the synaptic operations they cost.
+
+    Parameters
+    ----------
+    conn : Connection
+    x : ndarray of int64, shape (N, C, H, W)
+        Source spikes at this step (signed for the input layer).
+
+    Returns
+    -------
+    current : ndarray of int64, shape (N, C_out, H_out, W_out)
+    synops : ndarray of int64, shape (N,)
+        Weights actually added: one event adds ``taps * C_out`` (conv) or
+        ``C_out`` (dense) weights, border-clipped; cropped events add none.
+    """
+    layer = conn.target
+    pooled = sum_pool(x, conn.pool)
+    events = sum_pool(np.abs(x), conn.pool)
+    c_out = layer.out_shape[0]
+    if layer.kind == "conv":
+        current = conv_same(pooled, layer.weight)
+        taps = conv_taps(pooled.shape[2], pooled.shape[3], layer.kernel_size)
+        synops = (events * taps).sum(axis=(1, 2, 3)) * c_out
+        return current, synops
+    flat = pooled.sum(axis=(2, 3)) if conn.gap else pooled.reshape(pooled.shape[0], -1)
+    current = flat @ layer.weight.astype(np.int64).T
+    synops = events.sum(axis=(1, 2, 3)) * c_out
+    return current.reshape(current.shape + (1, 1)), synops
+
+
+def _gain_row(layer, t):
+    return 0 if layer.gain_steps == 1 else t
+
+
+def simulate(model: Model, spikes: np.ndarray, *, sam_gamma=0.5, sam_layers=(), sam_convention="paper"):
+    """Dense integer simulation of ``model`` on input spikes.
+
+    Parameters
+    ----------
+    model : Model
+    spikes : ndarray of int8, shape (N, T, C, H, W)
+        Input spikes in {-1, 0, 1}.
+    sam_gamma : float
+        ``gamma >= 0`` of Eq. 12.
+    sam_layers : sequence of str
+        Neuron layers whose SAM is computed.
+    sam_convention : {"paper", "reference"}
+
+    Returns
+    -------
+    ReferenceRun
+    """
+    n, steps = spikes.shape[:2]
+    conns = connections(model)
+    table = fp.sam_decay_table(sam_gamma, steps)
+    state = {c.target.name: np.zeros((n,) + c.target.out_shape, np.int64) for c in conns}
+    rec = {c.target.name: np.zeros((n, steps) + c.target.out_shape, np.uint8) for c in conns if c.target.spiking}
+    counts = {name: {k: np.zeros((n, steps), np.int64) for k in COUNTER_NAMES}
+              for name in ["input"] + [c.target.name for c in conns]}
+    trace = {name: _SamTrace(state[name].shape, table, sam_convention) for name in sam_layers}
+    sam = {name: np.zeros((n, steps) + state[name].shape[2:], np.int64) for name in sam_layers}
+    for t in range(steps):
+        x_in = spikes[:, t].astype(np.int64)
+        counts["input"]["spikes"][:, t] = np.abs(x_in).sum(axis=(1, 2, 3))
+        # Every layer's spikes at step t are decided from v[t-1] (DESIGN section 2).
+        fired = {c.target.name: state[c.target.name] > c.target.theta for c in conns}
+        for conn in conns:
+            layer, name = conn.target, conn.target.name
+            src = x_in if conn.source == "input" else fired[conn.source].astype(np.int64)
+            current, synops = synaptic_input(conn, src)
+            row = _gain_row(layer, t)
+            g = layer.gain[row].astype(np.int64)[None, :, None, None]
+            b = layer.bias[row].astype(np.int64)[None, :, None, None]
+            v, s, sat = fp.neuron_step(state[name], current, g, b, layer.shift, layer.theta, layer.lam12)
+            state[name] = v
+            counts[name]["synops"][:, t] = synops
+            counts[name]["saturations"][:, t] = sat.sum(axis=(1, 2, 3))
+            if layer.spiking:
+                rec[name][:, t] = s
+                counts[name]["spikes"][:, t] = s.sum(axis=(1, 2, 3))
+            if name in trace:
+                sam[name][:, t] = trace[name].update(s, t)
+                counts[name]["sam_updates"][:, t] = s.sum(axis=(1, 2, 3))
+    out = model.output_layer
+    v_out = state[out.name].reshape(n, -1)
+    rec["input"] = spikes.astype(np.int8)
+    return ReferenceRun(
+        spikes=rec,
+        voltages={k: v.astype(np.int32) for k, v in state.items()},
+        output_voltage=v_out,
+        logits=v_out * out.voltage_scale / steps,
+        sam=sam,
+        counts=counts,
+    )
+
+
+class _SamTrace:
+    """Dense twin of the on-line SAM trace (DESIGN section 4), Q24 integers."""
+
+    def __init__(self, shape, table, convention):
+        self.x = np.zeros(shape, np.int64)
+        self.t_last = np.zeros(shape, np.int64)
+        self.count = np.zeros(shape, np.int64)
+        self.table, self.convention = table, convention
+
+    def update(self, fired: np.ndarray, t: int) -> np.ndarray:
+        """Apply step ``t``'s spikes; return the map ``M_t`` (N, H, W) in Q24."""
+        decayed = fp.sam_decay(self.x, self.table[t - self.t_last])
+        ncs = decayed
+        if self.convention == "reference":
+            ncs = decayed + fp.SAM_ONE + (t - self.count) * self.table[t]
+        m = np.where(fired, ncs, 0).sum(axis=1)
+        self.x = np.where(fired, decayed + fp.SAM_ONE, self.x)
+        self.t_last = np.where(fired, t, self.t_last)
+        self.count = self.count + fired
+        return m
+
+
+def sam_float(spikes: np.ndarray, gamma: float, convention: str = "paper") -> np.ndarray:
+    """SAM maps from recorded spikes in float64: paper Eq. 12-14.
+
+    ``"paper"``:
+
+    .. math::
+
+        N^k_{ij,t} = \\sum_{t' < t,\\ S^k_{ij,t'} = 1} e^{-\\gamma (t - t')}, \\qquad
+        M_{ij,t} = \\sum_k N^k_{ij,t} S^k_{ij,t}
+
+    ``"reference"`` reproduces the authors' released loop: ``t'`` runs over
+    ``0..t`` including the current spike, and every step on which the neuron
+    did *not* spike adds ``e^{-\\gamma t}`` (its spike time reads as 0).
+
+    Parameters
+    ----------
+    spikes : ndarray, shape (N, T, C, H, W)
+        Binary spikes of one layer.
+    gamma : float
+    convention : {"paper", "reference"}
+
+    Returns
+    -------
+    ndarray of float64, shape (N, T, H, W)
+    """
+    s = spikes.astype(np.float64)
+    n, steps = s.shape[:2]
+    out = np.zeros((n, steps) + s.shape[3:], np.float64)
+    for t in range(steps):
+        ncs = np.zeros((n,) + s.shape[2:], np.float64)
+        if convention == "paper":
+            for tp in range(t):
+                ncs += np.exp(-gamma * (t - tp)) * s[:, tp]
+        else:
+            for tp in range(t + 1):
+                ncs += np.where(s[:, tp] > 0, np.exp(-gamma * (t - tp)), np.exp(-gamma * t))
+        out[:, t] = (ncs * s[:, t]).sum(axis=1)
+    return out

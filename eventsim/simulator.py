@@ -1,0 +1,205 @@
+"""The public simulator: validate inputs, run a backend, return a :class:`Result`.
+
+Three tiers (DESIGN section 8.2): :class:`Simulator` checks and converts what
+the user gave; the private drivers allocate buffers; the kernels compute.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import fixed_point as fp
+from . import reference as ref
+from .encoding import check_images, check_spikes, check_timesteps, encode_poisson
+from .errors import InputError
+from .kernels import plan as kp
+from .kernels.network import run_batch
+from .model import Model
+from .model_io import load_model
+from .result import Result
+
+BACKENDS = ("eventsim", "reference")
+
+
+class Simulator:
+    """Event-driven fixed-point simulation with on-line SAM.
+
+    Parameters
+    ----------
+    model : Model or str or Path
+        A model, or the path of a model file.
+    sam_gamma : float
+        ``gamma >= 0`` of the TSCS kernel, paper Eq. 12.
+    sam_layers : sequence of str, optional
+        Spiking layers that get a SAM map; default: every conv layer.  Pass
+        ``[]`` for none.
+    sam_convention : {"paper", "reference"}
+        ``"paper"`` follows Eq. 13 (earlier spikes only); ``"reference"``
+        reproduces the authors' released loop (see ``docs/sam.md``).
+
+    Examples
+    --------
+    >>> sim = Simulator("model.h5", sam_gamma=0.5)            # doctest: +SKIP
+    >>> result = sim.run(images=x, timesteps=20, seed=0)      # doctest: +SKIP
+    >>> result.sam["conv1"].shape                              # doctest: +SKIP
+    (16, 20, 64, 64)
+    """
+
+    def __init__(self, model, sam_gamma=0.5, sam_layers=None, sam_convention="paper"):
+        self.model = model if isinstance(model, Model) else load_model(model)
+        self.sam_gamma = _check_gamma(sam_gamma)
+        self.sam_layers = self._check_sam_layers(sam_layers)
+        if sam_convention not in ref.SAM_CONVENTIONS:
+            raise InputError(f"sam_convention: expected one of {ref.SAM_CONVENTIONS}, got {sam_convention!r}")
+        self.sam_convention = sam_convention
+        self._plan = kp.build_plan(self.model, self.sam_layers)
+
+    def _check_sam_layers(self, names):
+        if names is None:
+            return tuple(self.model.conv_layers)
+        if isinstance(names, str):
+            names = [names]
+        spiking = self.model.spiking_layers
+        unknown = [n for n in names if n not in spiking]
+        if unknown:
+            raise InputError(f"sam_layers: {unknown} are not spiking layers of this model; choose from {spiking}")
+        return tuple(dict.fromkeys(names))
+
+    def input_spikes(self, images=None, spikes=None, timesteps=None, seed=0, start_index=0):
+        """Validated int8 input spikes ``(N, T, C, H, W)`` from images or spikes.
+
+        Exactly one of ``images`` (float, [0, 1]) and ``spikes`` ({-1, 0, 1})
+        must be given; ``timesteps`` defaults to the model's and must match a
+        given spike tensor.
+        """
+        if (images is None) == (spikes is None):
+            raise InputError("give exactly one of images=... or spikes=...")
+        limit = self.model.max_timesteps()
+        if spikes is not None:
+            arr = check_spikes(spikes, self.model.input_shape)
+            if timesteps is not None and check_timesteps(timesteps, limit) != arr.shape[1]:
+                raise InputError(f"timesteps={timesteps} but spikes have T={arr.shape[1]}")
+            check_timesteps(arr.shape[1], limit)
+            return arr
+        steps = check_timesteps(self.model.default_timesteps if timesteps is None else timesteps, limit)
+        imgs = check_images(images, self.model.input_shape)
+        return encode_poisson(imgs, steps, seed, mean=self.model.input_mean, std=self.model.input_std,
+                              start_index=start_index)
+
+    def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim"):
+        """Simulate a batch.
+
+        Parameters
+        ----------
+        images : array_like of float, shape (N, C, H, W), optional
+            Pixels in [0, 1], encoded with :func:`eventsim.encode_poisson`.
+        spikes : array_like of int, shape (N, T, C, H, W), optional
+            Input spikes in {-1, 0, 1} (instead of ``images``).
+        timesteps : int, optional
+            ``T``; default ``model.default_timesteps``.  Models with a
+            per-step gain table accept ``T <= T_g``.
+        seed : int
+            Encoder seed (ignored with ``spikes``).
+        record_spikes : bool
+            Also return every spiking layer's spikes and the final voltages.
+        backend : {"eventsim", "reference"}
+            The event-driven Numba engine, or the dense NumPy specification.
+
+        Returns
+        -------
+        Result
+        """
+        if backend not in BACKENDS:
+            raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        x = self.input_spikes(images, spikes, timesteps, seed)
+        if backend == "reference":
+            run = ref.simulate(self.model, x, sam_gamma=self.sam_gamma, sam_layers=self.sam_layers,
+                               sam_convention=self.sam_convention)
+            out = _from_reference(run, record_spikes)
+        else:
+            out = self._run_engine(x, record_spikes)
+        out.attrs = self._attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
+        return out
+
+    def _attrs(self, steps, seed, backend):
+        return {
+            "timesteps": int(steps), "gamma": float(self.sam_gamma), "sam_convention": self.sam_convention,
+            "seed": seed, "model_sha256": self.model.sha256, "backend": backend,
+            "neurons": {"input": int(np.prod(self.model.input_shape)),
+                        **{layer.name: layer.num_neurons for layer in self.model.neuron_layers}},
+        }
+
+    def _run_engine(self, x, record):
+        plan, model = self._plan, self.model
+        n, steps = x.shape[:2]
+        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2)).reshape(n, steps, -1)
+        n_layers = plan.meta.shape[0]
+        outs = (
+            np.zeros((n, model.num_classes), np.int64),
+            np.zeros((n, steps * plan.sam_pixels), np.int64),
+            np.zeros((n, n_layers + 1, 4, steps), np.int64),
+            np.zeros((n, steps, plan.n_neurons) if record else (n, 0, 0), np.uint8),
+            np.zeros((n, plan.n_neurons) if record else (n, 0), np.int64),
+        )
+        table = fp.sam_decay_table(self.sam_gamma, steps)
+        net = (plan.meta, plan.weights, plan.gains, plan.biases)
+        run_batch(net, table, self.sam_convention == "reference", spikes_cl, outs)
+        return _engine_result(model, plan, outs, steps, record)
+
+
+def _check_gamma(gamma) -> float:
+    try:
+        g = float(gamma)
+    except (TypeError, ValueError):
+        raise InputError(f"sam_gamma: expected a number >= 0, got {gamma!r}") from None
+    if not np.isfinite(g) or g < 0:
+        raise InputError(f"sam_gamma: expected a finite number >= 0, got {gamma!r}")
+    return g
+
+
+def _channels_first(flat, shape):
+    """``(..., H*W*C)`` channels-last to ``(..., C, H, W)``."""
+    c, h, w = shape
+    lead = flat.shape[:-1]
+    return np.moveaxis(flat.reshape(lead + (h, w, c)), -1, -3)
+
+
+def _engine_result(model, plan, outs, steps, record):
+    out_v, sam_flat, counters, rec, final_v = outs
+    n = out_v.shape[0]
+    layers = {name: model.layer(name) for name in plan.names}
+    sam = {}
+    for name in plan.sam_layers:
+        row = plan.meta[plan.names.index(name)]
+        h, w = int(row[kp.H]), int(row[kp.W])
+        start = steps * int(row[kp.SAM_HW_OFF])
+        block = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
+        sam[name] = _sam_to_float(block)
+    names = list(plan.names) + ["input"]
+    counts = {name: {key: counters[:, i, j].copy() for j, key in enumerate(ref.COUNTER_NAMES)}
+              for i, name in enumerate(names)}
+    spikes = voltages = None
+    if record:
+        spikes, voltages = {}, {}
+        for i, name in enumerate(plan.names):
+            lo = int(plan.meta[i, kp.V_OFF])
+            shape = layers[name].out_shape
+            hi = lo + int(np.prod(shape))
+            voltages[name] = _channels_first(final_v[:, lo:hi], shape).astype(np.int32)
+            if layers[name].spiking:
+                spikes[name] = np.ascontiguousarray(_channels_first(rec[:, :, lo:hi], shape))
+    logits = out_v * model.output_layer.voltage_scale / steps
+    return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)
+
+
+def _sam_to_float(q24: np.ndarray) -> np.ndarray:
+    """Q24 integer maps to float32 real values (one rounding, same on every backend)."""
+    return (q24 / float(fp.SAM_ONE)).astype(np.float32)
+
+
+def _from_reference(run: ref.ReferenceRun, record: bool) -> Result:
+    spikes = voltages = None
+    if record:
+        spikes = {k: v for k, v in run.spikes.items() if k != "input"}
+        voltages = dict(run.voltages)
+    return Result(logits=run.logits, sam={k: _sam_to_float(v) for k, v in run.sam.items()},
+                  counts=run.counts, attrs={}, spikes=spikes, voltages=voltages)

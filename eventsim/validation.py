@@ -1,0 +1,181 @@
+"""Structural and range checks shared by the model loader and the builder.
+
+Every check raises :class:`~eventsim.errors.ModelFormatError` whose message
+starts with ``where`` (an HDF5 path such as ``model.h5:/layers/conv1`` or a
+builder layer name) and says what was expected.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import fixed_point as fp
+from .errors import ModelFormatError
+
+#: Refuse models larger than this before allocating anything.
+MAX_NEURONS = 1 << 27
+MAX_WEIGHTS = 1 << 28
+
+
+def next_shape(kind, in_shape, flat, where, weight_shape=None):
+    """Output shape of one layer given its input; the shape-chaining rules.
+
+    Parameters
+    ----------
+    kind : str
+        Layer kind.
+    in_shape : tuple of int
+        ``(C, H, W)`` of the input.
+    flat : bool
+        Whether the input is already flattened (after ``flatten``, ``gap`` or
+        a dense layer).
+    where : str
+        Location for error messages.
+    weight_shape : tuple of int, optional
+        Shape of the weight dataset for neuron layers.
+
+    Returns
+    -------
+    out_shape : tuple of int
+    out_flat : bool
+    """
+    c, h, w = in_shape
+    if kind in ("conv", "avgpool", "gap", "flatten") and flat:
+        raise ModelFormatError(f"{where}: a {kind} layer needs a spatial (C, H, W) input, "
+                               f"but its input is already flattened to {in_shape}")
+    if kind == "conv":
+        if weight_shape is None or len(weight_shape) != 4:
+            raise ModelFormatError(f"{where}: conv weight must be 4-D (C_out, C_in, k, k), got {weight_shape}")
+        c_out, c_in, kh, kw = weight_shape
+        if c_in != c:
+            raise ModelFormatError(f"{where}: conv weight has C_in={c_in} but its input has {c} channels")
+        if kh != kw or kh % 2 == 0 or kh < 1:
+            raise ModelFormatError(f"{where}: conv kernel must be square with odd size, got {kh}x{kw}")
+        if c_out < 1:
+            raise ModelFormatError(f"{where}: conv layer needs at least one output channel")
+        return (c_out, h, w), False
+    if kind == "avgpool":
+        if h < 2 or w < 2:
+            raise ModelFormatError(f"{where}: 2x2 avgpool needs H, W >= 2, got input {in_shape}")
+        return (c, h // 2, w // 2), False
+    if kind == "gap":
+        return (c, 1, 1), True
+    if kind == "flatten":
+        return (c * h * w, 1, 1), True
+    if kind in ("dense", "output"):
+        if not flat:
+            raise ModelFormatError(f"{where}: a {kind} layer needs a flattened input; "
+                                   f"put a 'flatten' or 'gap' layer before it (input is {in_shape})")
+        if weight_shape is None or len(weight_shape) != 2:
+            raise ModelFormatError(f"{where}: {kind} weight must be 2-D (C_out, F_in), got {weight_shape}")
+        c_out, f_in = weight_shape
+        if f_in != c:
+            raise ModelFormatError(f"{where}: {kind} weight has F_in={f_in} but its input has {c} features")
+        if c_out < 1:
+            raise ModelFormatError(f"{where}: {kind} layer needs at least one output neuron")
+        return (c_out, 1, 1), True
+    raise ModelFormatError(f"{where}: unknown layer kind {kind!r}; supported kinds are "
+                           "conv, avgpool, gap, flatten, dense, output")
+
+
+def check_input(input_shape, mean, std, where):
+    """Input shape and normalization: 3 positive ints, finite mean, std > 0."""
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ModelFormatError(f"{where}: input_shape must be three positive ints (C, H, W), got {input_shape}")
+    if int(np.prod(input_shape)) > MAX_NEURONS:
+        raise ModelFormatError(f"{where}: input_shape {input_shape} is absurdly large (> {MAX_NEURONS} values)")
+    c = input_shape[0]
+    for label, arr in (("mean", mean), ("std", std)):
+        if np.shape(arr) != (c,):
+            raise ModelFormatError(f"{where}/{label}: expected shape ({c},) (one value per input channel), "
+                                   f"got {np.shape(arr)}")
+        if not np.all(np.isfinite(arr)):
+            raise ModelFormatError(f"{where}/{label}: values must be finite")
+    if np.any(np.asarray(std) <= 0):
+        raise ModelFormatError(f"{where}/std: values must be > 0")
+
+
+def check_ranges(layer, where):
+    """Integer ranges of one neuron layer (DESIGN section 3)."""
+    checks = (
+        ("gain", layer.gain, fp.GAIN_MIN, fp.GAIN_MAX),
+        ("bias", layer.bias, fp.V_MIN, fp.V_MAX),
+    )
+    for label, arr, lo, hi in checks:
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            raise ModelFormatError(f"{where}/{label}: values must lie in [{lo}, {hi}], "
+                                   f"found [{arr.min()}, {arr.max()}]")
+    if not 0 <= layer.shift <= fp.SHIFT_MAX:
+        raise ModelFormatError(f"{where}: shift must lie in [0, {fp.SHIFT_MAX}], got {layer.shift}")
+    if layer.spiking:
+        if not 1 <= layer.theta <= fp.V_MAX:
+            raise ModelFormatError(f"{where}: theta must lie in [1, {fp.V_MAX}] (24-bit), got {layer.theta}")
+        if not 0 <= layer.lam12 <= fp.LEAK_ONE:
+            raise ModelFormatError(f"{where}: lam12 must lie in [0, {fp.LEAK_ONE}], got {layer.lam12}")
+    if not (np.isfinite(layer.voltage_scale) and layer.voltage_scale > 0):
+        raise ModelFormatError(f"{where}: voltage_scale must be finite and > 0, got {layer.voltage_scale}")
+
+
+def max_input_count(pool_factor: int, gap_area: int) -> int:
+    """Largest |value| one pooled input position can take (spikes are in {-1, 0, 1})."""
+    return max(1, gap_area) * pool_factor * pool_factor
+
+
+def check_accumulator(layer, input_count, where):
+    """The int32 synaptic accumulator can never overflow for this layer."""
+    w = layer.weight.reshape(layer.weight.shape[0], -1).astype(np.int64)
+    worst = int(np.abs(w).sum(axis=1).max()) * input_count if w.size else 0
+    if worst >= 2**31:
+        raise ModelFormatError(f"{where}: worst-case synaptic sum {worst} overflows the int32 accumulator")
+
+
+def check_gain_steps(gain_steps, default_timesteps, where):
+    """Per-step gain length: 1 (constant) or at least the default ``T``."""
+    if gain_steps < 1 or gain_steps > fp.MAX_TIMESTEPS:
+        raise ModelFormatError(f"{where}: the gain table needs 1 to {fp.MAX_TIMESTEPS} rows, got {gain_steps}")
+    if gain_steps != 1 and gain_steps < default_timesteps:
+        raise ModelFormatError(f"{where}: per-step gain has {gain_steps} rows but default_timesteps is "
+                               f"{default_timesteps}; expected 1 (constant) or >= {default_timesteps}")
+
+
+def check_model(model, where: str):
+    """Full check of an in-memory :class:`~eventsim.model.Model`."""
+    check_input(model.input_shape, model.input_mean, model.input_std, where + ":/input")
+    if not 1 <= model.default_timesteps <= fp.MAX_TIMESTEPS:
+        raise ModelFormatError(f"{where}: default_timesteps must lie in [1, {fp.MAX_TIMESTEPS}], "
+                               f"got {model.default_timesteps}")
+    names = model.layer_names
+    if len(set(names)) != len(names):
+        raise ModelFormatError(f"{where}: layer names must be unique, got {names}")
+    if "input" in names:
+        raise ModelFormatError(f"{where}: 'input' is reserved for the encoder and cannot name a layer")
+    shape, flat, pool, gap_area = model.input_shape, False, 1, 0
+    neurons = weights = 0
+    for i, layer in enumerate(model.layers):
+        lw = f"{where}:/layers/{layer.name}"
+        wshape = layer.weight.shape if layer.is_neuron else None
+        out, flat = next_shape(layer.kind, shape, flat, lw, wshape)
+        if tuple(layer.in_shape) != tuple(shape) or tuple(layer.out_shape) != tuple(out):
+            raise ModelFormatError(f"{lw}: declared shapes {layer.in_shape} -> {layer.out_shape} do not chain; "
+                                   f"expected {shape} -> {out}")
+        if layer.kind == "output" and i != len(model.layers) - 1:
+            raise ModelFormatError(f"{lw}: the output layer must be the last layer")
+        if layer.kind == "avgpool":
+            pool *= 2
+        elif layer.kind == "gap":
+            gap_area = shape[1] * shape[2]
+        elif layer.is_neuron:
+            check_ranges(layer, lw)
+            check_gain_steps(layer.gain_steps, model.default_timesteps, lw + "/gain")
+            if layer.gain_steps not in (1, model.gain_steps):
+                raise ModelFormatError(f"{lw}/gain: {layer.gain_steps} rows, but other layers have "
+                                       f"{model.gain_steps}; expected 1 or {model.gain_steps}")
+            check_accumulator(layer, max_input_count(pool, gap_area), lw)
+            neurons += layer.num_neurons
+            weights += layer.weight.size
+            pool, gap_area = 1, 0
+        shape = out
+    if not model.layers or model.layers[-1].kind != "output":
+        raise ModelFormatError(f"{where}: the last layer must be an 'output' layer")
+    if neurons > MAX_NEURONS or weights > MAX_WEIGHTS:
+        raise ModelFormatError(f"{where}: model too large ({neurons} neurons, {weights} weights; "
+                               f"limits {MAX_NEURONS} and {MAX_WEIGHTS})")
