@@ -1,0 +1,138 @@
+"""Accuracy and spike counts of a network on a batch of images, in torch or in eventsim.
+
+Both backends see the *same* input spikes: :func:`eventsim.encode_poisson`
+with the seed and each image's index in the data set (``start_index``), so
+any difference between them comes from the fixed-point arithmetic alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from eventsim import Simulator, encode_poisson
+
+
+@dataclass
+class Evaluation:
+    """Predictions and activity on ``N`` images.
+
+    Attributes
+    ----------
+    logits : ndarray of float64, shape (N, K)
+    spikes : dict of str to ndarray of int64, shape (N, T)
+        Spikes per layer and step (``"input"`` included); empty for ANNs.
+    neurons : dict of str to int
+        Neurons per layer, for spike rates.
+    """
+
+    logits: np.ndarray
+    spikes: dict = field(default_factory=dict)
+    neurons: dict = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.logits, axis=1)
+
+    def accuracy(self, labels) -> float:
+        """Fraction in [0, 1] of predictions equal to ``labels``."""
+        return float(np.mean(self.predictions == np.asarray(labels)))
+
+    def spike_rates(self) -> dict:
+        """Mean spikes per neuron and step, per layer."""
+        return {k: float(v.sum() / (v.size * self.neurons[k])) for k, v in self.spikes.items() if self.neurons.get(k)}
+
+
+def _batches(n, batch_size, progress, desc):
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    for s in starts:
+        yield s, min(n, s + batch_size)
+
+
+def input_spikes(images, timesteps, seed, mean, std, start_index=0):
+    """``encode_poisson`` of a slice of the data set as a float32 tensor (N, T, C, H, W)."""
+    x = encode_poisson(images, timesteps, seed, mean=mean, std=std, start_index=start_index)
+    return torch.from_numpy(x.astype(np.float32))
+
+
+@torch.no_grad()
+def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=False) -> Evaluation:
+    """Run a float SNN (``SpikingVGG`` or ``FoldedSNN``) in eval mode on eventsim's input spikes.
+
+    Parameters
+    ----------
+    net : nn.Module
+        Has ``cfg.timesteps``, ``cfg.mean``, ``cfg.std`` and
+        ``forward(spikes, record=True) -> (logits, {layer: spikes})``.
+    images : ndarray of float, shape (N, C, H, W)
+        Pixels in [0, 1].
+    timesteps : int, optional
+        Default ``net.cfg.timesteps``.
+    seed : int
+        Encoder seed (image ``i`` uses stream ``[seed, i]``).
+    batch_size : int
+    progress : bool
+
+    Returns
+    -------
+    Evaluation
+    """
+    net.eval()
+    steps = net.cfg.timesteps if timesteps is None else int(timesteps)
+    logits, counts = [], {}
+    neurons = {"input": int(np.prod(images.shape[1:]))}
+    for a, b in _batches(len(images), batch_size, progress, "torch"):
+        spikes = input_spikes(images[a:b], steps, seed, net.cfg.mean, net.cfg.std, start_index=a)
+        out, rec = net(spikes, record=True)
+        logits.append(out.double().numpy())
+        counts.setdefault("input", []).append(spikes.abs().flatten(2).sum(2).long().numpy())
+        for name, s in rec.items():
+            counts.setdefault(name, []).append(s.flatten(2).sum(2).long().numpy())
+            neurons[name] = int(np.prod(s.shape[2:]))
+    return Evaluation(np.concatenate(logits), {k: np.concatenate(v) for k, v in counts.items()}, neurons)
+
+
+def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, progress=False) -> Evaluation:
+    """Run the event-driven simulator (no SAM) on the same input spikes as :func:`evaluate_snn`.
+
+    Parameters
+    ----------
+    model : eventsim.Model or path
+    images : ndarray of float, shape (N, C, H, W)
+    timesteps : int, optional
+        Default ``model.default_timesteps``.
+    seed, batch_size, progress
+        As :func:`evaluate_snn`.
+
+    Returns
+    -------
+    Evaluation
+    """
+    sim = Simulator(model, sam_layers=[])
+    steps = sim.model.default_timesteps if timesteps is None else int(timesteps)
+    logits, counts, neurons = [], {}, {}
+    for a, b in _batches(len(images), batch_size, progress, "eventsim"):
+        spikes = sim.input_spikes(images=images[a:b], timesteps=steps, seed=seed, start_index=a)
+        res = sim.run(spikes=spikes)
+        logits.append(res.logits)
+        neurons = res.attrs["neurons"]
+        for name in ["input"] + sim.model.spiking_layers:
+            counts.setdefault(name, []).append(res.counts[name]["spikes"])
+    return Evaluation(np.concatenate(logits), {k: np.concatenate(v) for k, v in counts.items()},
+                      {k: neurons[k] for k in counts})
+
+
+@torch.no_grad()
+def evaluate_ann(net, images, batch_size=128, progress=False) -> Evaluation:
+    """Logits of a ReLU :class:`~training.models.AnnVGG` on normalised images."""
+    net.eval()
+    logits = []
+    for a, b in _batches(len(images), batch_size, progress, "ann"):
+        x = net.normalize(torch.as_tensor(images[a:b], dtype=torch.float32))
+        logits.append(net(x).double().numpy())
+    return Evaluation(np.concatenate(logits))
