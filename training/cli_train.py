@@ -18,7 +18,7 @@ from .train import TrainOptions, data_stats, train_run
 
 #: The recipe of the shipped default model (``make default-model``).
 DEFAULT_RECIPE = ["--kind", "snn", "--arch", "P,16,P,32,P,64,P,64,G", "--timesteps", "20", "--leak", "0.99",
-                  "--epochs", "4", "--train-size", "10000"]
+                  "--epochs", "8", "--train-size", "10000"]
 
 
 def _command(prog, argv):
