@@ -170,6 +170,7 @@ def _wait(worker, run_dir, timeout):
         raise LavaRunError(f"the Lava run did not finish within timeout={timeout:g} s and was killed; "
                            "pass a larger timeout= (or --timeout) if the model is just slow")
     if worker.exitcode != 0:
+        _kill_group(worker)  # processes it may have left behind
         raise LavaRunError(f"the Lava worker process died with exit code {worker.exitcode}")
 
 

@@ -83,9 +83,31 @@ def aggregation_shape(conn) -> tuple:
     return (p * wp, p * hp) if conn.gap else (p, p)
 
 
-def _groups(channels: int) -> int:
-    """Largest divisor of ``channels`` that fits Lava's int8 ``groups`` Var."""
-    return max(g for g in range(1, min(channels, INT8_MAX) + 1) if channels % g == 0)
+def pool_weight(channels: int, kernel) -> tuple:
+    """Ones kernel of a per-channel sum-pool as a grouped Lava ``Conv``.
+
+    Lava 0.10 keeps ``groups`` in an int8 Var (a Conv with ``groups >= 128``
+    hangs), so ``groups`` is the largest divisor of ``C`` up to 127 and each
+    group maps its ``C / groups`` channels one to one.
+
+    Parameters
+    ----------
+    channels : int
+        ``C``.
+    kernel : tuple of int
+        ``(k_x, k_y)``.
+
+    Returns
+    -------
+    weight : ndarray of int32, shape (C, k_x, k_y, C / groups)
+        ``1`` where input channel ``j`` of the group is output channel ``o``.
+    groups : int
+    """
+    groups = max(g for g in range(1, min(channels, INT8_MAX) + 1) if channels % g == 0)
+    per_group = channels // groups
+    weight = np.zeros((channels,) + tuple(kernel) + (per_group,), np.int32)
+    weight[np.arange(channels), :, :, np.arange(channels) % per_group] = 1
+    return weight, groups
 
 
 def check_supported(conns) -> None:
@@ -120,12 +142,8 @@ def check_supported(conns) -> None:
 
 def _aggregation(conn, port, shape, signed):
     """Sum-pool (and global sum) as a grouped Conv with a ones kernel; returns (process, out shape)."""
-    channels = shape[-1]
-    groups = _groups(channels)
-    per_group = channels // groups
     kx, ky = aggregation_shape(conn)
-    weight = np.zeros((channels, kx, ky, per_group), np.int32)
-    weight[np.arange(channels), :, :, np.arange(channels) % per_group] = 1
+    weight, groups = pool_weight(shape[-1], (kx, ky))
     conv = Conv(weight=weight, input_shape=shape, stride=(kx, ky), groups=groups,
                 num_message_bits=message_bits(1, signed), name=f"{conn.target.name}/pool")
     port.connect(conv.s_in)
