@@ -162,6 +162,8 @@ def _wait(worker, run_dir, timeout):
         if timed_out or (failed_at is not None and now - failed_at > GRACE_S):
             _kill_group(worker)
             break
+    if worker.exitcode != 0:
+        _kill_group(worker)  # Lava processes a failed worker may have left behind
     errors = _errors(run_dir)
     if errors:
         detail = "\n".join(p.read_text() for p in errors)
@@ -170,7 +172,6 @@ def _wait(worker, run_dir, timeout):
         raise LavaRunError(f"the Lava run did not finish within timeout={timeout:g} s and was killed; "
                            "pass a larger timeout= (or --timeout) if the model is just slow")
     if worker.exitcode != 0:
-        _kill_group(worker)  # processes it may have left behind
         raise LavaRunError(f"the Lava worker process died with exit code {worker.exitcode}")
 
 
