@@ -131,7 +131,7 @@ class Simulator:
     def _run_engine(self, x, record):
         plan, model = self._plan, self.model
         n, steps = x.shape[:2]
-        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2)).reshape(n, steps, -1)
+        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2))
         n_layers = plan.meta.shape[0]
         outs = (
             np.zeros((n, model.num_classes), np.int64),

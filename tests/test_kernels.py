@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from eventsim import fixed_point as fp
 from eventsim import reference as ref
 from eventsim.kernels import plan as kp
-from eventsim.kernels.neurons import update_neurons
+from eventsim.kernels.neurons import emit_spikes, update_voltages
 from eventsim.kernels.sam import sam_update
 from eventsim.kernels.synapses import gather_input, scatter
 from eventsim.random_models import random_model
@@ -20,15 +20,22 @@ def to_channels_last(x):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(x.shape[0], -1)
 
 
+def event_list(x):
+    """Non-zero entries of one (C, H, W) map as (3, n) rows y, x, c, in channels-last order."""
+    c, y, xx = np.nonzero(x)
+    order = np.lexsort((c, xx, y))
+    return np.stack([y[order], xx[order], c[order]]).astype(np.int32)
+
+
 @given(st.integers(0, 2**31 - 1), st.floats(0, 1))
 def test_gather_input_twin(seed, density):
     rng = np.random.default_rng(seed)
-    spikes = (rng.choice([-1, 1], 300) * (rng.random(300) < density)).astype(np.int8)
-    events, signs = np.empty(300, np.int32), np.empty(300, np.int8)
+    spikes = (rng.choice([-1, 1], (4, 5, 3)) * (rng.random((4, 5, 3)) < density)).astype(np.int8)
+    events, signs = np.empty((3, 60), np.int32), np.empty(60, np.int8)
     n = gather_input(spikes, events, signs)
-    nz = np.flatnonzero(spikes)
-    np.testing.assert_array_equal(events[:n], nz)
-    np.testing.assert_array_equal(signs[:n], spikes[nz])
+    want = event_list(spikes.transpose(2, 0, 1))
+    np.testing.assert_array_equal(events[:, :n], want)
+    np.testing.assert_array_equal(signs[:n], spikes[want[0], want[1], want[2]])
 
 
 @settings(max_examples=40, deadline=None)
@@ -44,11 +51,10 @@ def test_scatter_twin(spec, density):
         if signed:
             x *= rng.choice([-1, 1], shape)
         want, want_ops = ref.synaptic_input(conn, x)
-        flat = to_channels_last(x)[0]
-        events = np.flatnonzero(flat).astype(np.int32)
-        signs = flat[events].astype(np.int8) if signed else np.empty(0, np.int8)
+        events = event_list(x[0])
+        signs = x[0][events[2], events[0], events[1]].astype(np.int8) if signed else np.empty(0, np.int8)
         acc = np.zeros(plan.n_neurons, np.int32)
-        ops = scatter(plan.meta[i], events, len(events), signs, plan.weights, acc)
+        ops = scatter(plan.meta[i], events, events.shape[1], signs, plan.weights, acc)
         lo = plan.meta[i, kp.V_OFF]
         got = acc[lo : lo + conn.target.num_neurons]
         np.testing.assert_array_equal(got, to_channels_last(want)[0], err_msg=conn.target.name)
@@ -56,7 +62,7 @@ def test_scatter_twin(spec, density):
 
 
 @given(seed=st.integers(0, 2**31 - 1), t=st.integers(0, 29))
-def test_update_neurons_twin(seed, t):
+def test_update_and_emit_twin(seed, t):
     model = random_model(seed=seed % 50, input_shape=(2, 8, 8), timesteps=30)
     plan = kp.build_plan(model, ())
     rng = np.random.default_rng(seed)
@@ -64,11 +70,11 @@ def test_update_neurons_twin(seed, t):
     vol[::3] = rng.integers(-3, 3, vol[::3].size) * 40000  # near the threshold too
     acc = rng.integers(-(2**19), 2**19, plan.n_neurons).astype(np.int32)
     v_in, a_in = vol.copy(), acc.copy()
-    events = np.empty(plan.n_neurons, np.int32)
+    events = np.empty((3, plan.n_neurons), np.int32)
     for i, layer in enumerate(model.neuron_layers):
         m = plan.meta[i]
         lo, hi = m[kp.V_OFF], m[kp.V_OFF] + layer.num_neurons
-        n_ev, n_sat = update_neurons(m, t, vol, acc, plan.gains, plan.biases, events)
+        n_sat = update_voltages(m, t, vol, acc, plan.gains, plan.biases)
         row = t if layer.gain_steps > 1 else 0
         c = layer.out_shape[0]
         g = np.tile(layer.gain[row].astype(np.int64), layer.num_neurons // c)
@@ -78,7 +84,11 @@ def test_update_neurons_twin(seed, t):
         np.testing.assert_array_equal(vol[lo:hi], want)
         assert not acc[lo:hi].any()
         assert n_sat == sat.sum()
-        np.testing.assert_array_equal(events[lo : lo + n_ev], np.flatnonzero(want > layer.theta))
+        if layer.spiking:
+            n_ev = emit_spikes(m, vol, events)
+            _, h, w = layer.out_shape
+            above = (want > layer.theta).reshape(h, w, c).transpose(2, 0, 1)
+            np.testing.assert_array_equal(events[:, :n_ev], event_list(above))
 
 
 @pytest.mark.parametrize("convention", ["paper", "reference"])
@@ -91,10 +101,10 @@ def test_sam_update_twin(convention, seed, gamma):
     twin = ref._SamTrace((1, c, h, w), table, convention)
     m = np.zeros(kp.N_META, np.int64)
     m[kp.C], m[kp.H], m[kp.W] = c, h, w
-    state = np.zeros((3, c * h * w), np.int64)
+    state = np.zeros((c * h * w, 3), np.int64)
     for t in range(steps):
         want = twin.update(spikes[:, t], t)[0]
-        events = np.flatnonzero(to_channels_last(spikes[:, t])[0]).astype(np.int32)
+        events = event_list(spikes[0, t])
         got = np.zeros(h * w, np.int64)
-        sam_update(m, events, len(events), t, state, table, got, convention == "reference")
+        sam_update(m, events, events.shape[1], t, state, table, got, convention == "reference")
         np.testing.assert_array_equal(got.reshape(h, w), want)
