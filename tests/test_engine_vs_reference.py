@@ -92,3 +92,15 @@ def test_repeated_runs_are_deterministic():
     assert_results_equal(a, b)
     c = sim.run(images=images, seed=2)
     assert not np.array_equal(a.counts["input"]["spikes"], c.counts["input"]["spikes"])
+
+
+def test_no_recompilation_across_models_and_options():
+    from eventsim.kernels.network import run_batch
+
+    images = np.random.default_rng(3).uniform(0, 1, (2, 1, 12, 12))
+    Simulator(random_model(seed=1, input_shape=(1, 12, 12), timesteps=5)).run(images=images)
+    before = len(run_batch.signatures)
+    for seed, steps, record, conv in [(2, 7, True, "reference"), (3, 3, False, "paper")]:
+        model = random_model(seed=seed, input_shape=(1, 12, 12), timesteps=steps, per_step_gain=seed % 2 == 0)
+        Simulator(model, sam_convention=conv).run(images=images[:1], record_spikes=record)
+    assert len(run_batch.signatures) == before == 1
