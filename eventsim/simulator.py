@@ -9,6 +9,7 @@ import numpy as np
 
 from . import fixed_point as fp
 from . import reference as ref
+from ._progress import Progress
 from .encoding import check_images, check_spikes, check_timesteps, encode_poisson
 from .errors import InputError
 from .kernels import plan as kp
@@ -18,6 +19,8 @@ from .model_io import load_model
 from .result import Result
 
 BACKENDS = ("eventsim", "reference")
+#: Images per engine call; progress is reported between calls.
+CHUNK = 64
 
 
 class Simulator:
@@ -85,7 +88,8 @@ class Simulator:
         return encode_poisson(imgs, steps, seed, mean=self.model.input_mean, std=self.model.input_std,
                               start_index=start_index)
 
-    def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim"):
+    def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim",
+            progress=None):
         """Simulate a batch.
 
         Parameters
@@ -103,6 +107,9 @@ class Simulator:
             Also return every spiking layer's spikes and the final voltages.
         backend : {"eventsim", "reference"}
             The event-driven Numba engine, or the dense NumPy specification.
+        progress : bool, optional
+            Print progress on stderr; default: when stderr is a terminal and
+            the batch has more than one chunk of images.
 
         Returns
         -------
@@ -116,7 +123,7 @@ class Simulator:
                                sam_convention=self.sam_convention)
             out = _from_reference(run, record_spikes)
         else:
-            out = self._run_engine(x, record_spikes)
+            out = self._run_engine(x, record_spikes, progress)
         out.attrs = self._attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
         return out
 
@@ -128,10 +135,10 @@ class Simulator:
                         **{layer.name: layer.num_neurons for layer in self.model.neuron_layers}},
         }
 
-    def _run_engine(self, x, record):
+    def _run_engine(self, x, record, progress=None):
         plan, model = self._plan, self.model
         n, steps = x.shape[:2]
-        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2)).reshape(n, steps, -1)
+        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2))
         n_layers = plan.meta.shape[0]
         outs = (
             np.zeros((n, model.num_classes), np.int64),
@@ -142,7 +149,12 @@ class Simulator:
         )
         table = fp.sam_decay_table(self.sam_gamma, steps)
         net = (plan.meta, plan.weights, plan.gains, plan.biases)
-        run_batch(net, table, self.sam_convention == "reference", spikes_cl, outs)
+        reference = self.sam_convention == "reference"
+        bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > CHUNK else False)
+        for lo in range(0, n, CHUNK):
+            hi = min(n, lo + CHUNK)
+            run_batch(net, table, reference, spikes_cl[lo:hi], tuple(o[lo:hi] for o in outs))
+            bar.update(hi - lo)
         return _engine_result(model, plan, outs, steps, record)
 
 
