@@ -7,9 +7,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from conftest import assert_same_result
+import pytest
+from lava_helpers import assert_same_result
 
 from eventsim import Result, Simulator, save_model
+
+pytestmark = pytest.mark.lava
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from conftest import assert_same_result
+from lava_helpers import assert_same_result
 
 import lava_port
 from eventsim import Simulator, default_model, load_model
+
+pytestmark = pytest.mark.lava
 
 
 def _default_model_path():

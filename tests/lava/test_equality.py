@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_same_result, signed_spikes
+from lava_helpers import assert_same_result, signed_spikes
 
 import lava_port
 from eventsim import Result, Simulator
 from eventsim.random_models import random_model
+
+pytestmark = pytest.mark.lava
 
 
 def _all_backends(model, spikes, **opts):

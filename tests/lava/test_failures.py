@@ -13,6 +13,8 @@ import lava_port
 from eventsim import InputError, ModelFormatError
 from lava_port import api, models
 
+pytestmark = pytest.mark.lava
+
 
 def test_wrong_input_shape_names_the_argument(vgg_model, vgg_spikes):
     with pytest.raises(InputError, match=r"spikes: expected per-step shape \(2, 12, 12\)"):

@@ -24,6 +24,8 @@ from lava_port import graph, models
 from lava_port.layout import fanout, from_lava, plan_layers, to_lava
 from lava_port.processes import RecordSink, SamNeuron
 
+pytestmark = pytest.mark.lava
+
 PACKAGE = Path(lava_port.__file__).parent
 
 
