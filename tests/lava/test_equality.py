@@ -49,6 +49,17 @@ def test_pool_first_flatten_dense_constant_gain():
     assert lava.spikes["fc2"].any()
 
 
+def test_global_pool_of_signed_input_into_dense_layers():
+    """The first synapse process sums signed input spikes over the whole map (graded messages)."""
+    arch = (("gap", 0), ("dense", 8), ("dense", 5))
+    model = random_model(seed=3, input_shape=(3, 6, 5), arch=arch, num_classes=3, timesteps=20, firing=2.0)
+    spikes = signed_spikes(2, (3, 20, 3, 6, 5), rate=0.6)
+    ref, eng, lava = _all_backends(model, spikes, sam_layers=["fc1"], record_spikes=True)
+    assert_same_result(ref, lava)
+    assert_same_result(eng, lava)
+    assert lava.spikes["fc1"].any() and lava.spikes["fc2"].any()
+
+
 def test_unrecorded_run_and_result_file(vgg_model, vgg_spikes, tmp_path):
     """Without recording, the Result file has eventsim's layout and the same contents."""
     eng = Simulator(vgg_model, sam_gamma=1.0).run(spikes=vgg_spikes)
