@@ -33,13 +33,14 @@ QUICK_ARCH = (("conv", 8), ("pool", 0), ("conv", 16), ("gap", 0), ("dense", 16))
 FULL_ARCH = (("conv", 16), ("pool", 0), ("conv", 32), ("pool", 0), ("conv", 64), ("pool", 0), ("conv", 64), ("gap", 0))
 
 
-def _best_time(fn, repeats):
-    best, out = np.inf, None
+def _median_time(fn, repeats):
+    """Median seconds of ``repeats`` calls of ``fn`` and its last output."""
+    times, out = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), out
 
 
 def _identical(a, b) -> bool:
@@ -57,7 +58,7 @@ def measure(model, spikes, *, repeats=3) -> dict:
     spikes : ndarray of int8, shape (N, T, C, H, W)
         ``N >= 2`` samples.
     repeats : int
-        eventsim runs (after a warm-up); the best is kept.  Lava runs once
+        eventsim runs (after a warm-up); the median is kept.  Lava runs once
         per batch size, after a one-sample warm-up.
 
     Returns
@@ -74,10 +75,10 @@ def measure(model, spikes, *, repeats=3) -> dict:
         raise ValueError(f"spikes: need at least 2 samples to separate fixed and per-sample cost, got {n}")
     sim = Simulator(model)
     sim.run(spikes=spikes[:1])  # compile / load the Numba kernels
-    t_eventsim, expected = _best_time(lambda: sim.run(spikes=spikes), repeats)
+    t_eventsim, expected = _median_time(lambda: sim.run(spikes=spikes), repeats)
     lava_port.run(model, spikes[:1])  # first Lava run of the process: imports, discovery
-    t_one, _ = _best_time(lambda: lava_port.run(model, spikes[:1]), 1)
-    t_lava, got = _best_time(lambda: lava_port.run(model, spikes), 1)
+    t_one, _ = _median_time(lambda: lava_port.run(model, spikes[:1]), 1)
+    t_lava, got = _median_time(lambda: lava_port.run(model, spikes), 1)
     marginal = (t_lava - t_one) / (n - 1)
     per_eventsim = t_eventsim / n
     return {

@@ -70,3 +70,4 @@ def test_clear_errors(vgg_model, vgg_spikes, tmp_path):
     proc = _cli("run", model, "--spikes", spikes, "--out", tmp_path / "no-such-dir" / "out.h5")
     assert proc.returncode == 2 and "output directory does not exist" in proc.stderr
     assert not (tmp_path / "out.h5").exists()
+
