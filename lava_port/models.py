@@ -23,6 +23,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from eventsim import fixed_point as fp
+from lava_port.layout import COUNTERS
 from lava_port.processes import RecordSink, SamNeuron
 
 ERROR_PREFIX = "error-"
@@ -87,6 +88,15 @@ class PySamNeuronModel(_Guarded):
     def _advance(self, current, t, record):
         """One eventsim step of the whole layer at sample step ``t``; fills ``record``.
 
+        Parameters
+        ----------
+        current : ndarray of int32, Lava shape
+            Synaptic sums ``I[t]`` from the Conv or Dense.
+        t : int
+            Step within the sample; ``t = 0`` starts a new sample (state reset).
+        record : ndarray of int64, shape (R,)
+            Zeroed record vector, laid out by ``proc_params["segments"]``.
+
         Returns
         -------
         ndarray of int32, Lava shape
@@ -112,8 +122,9 @@ class PySamNeuronModel(_Guarded):
                 dst[:] = fired.reshape(-1)
             elif seg.name == "voltage":
                 dst[:] = v.reshape(-1)
-        synops = int(self.fanout[fired].sum())
-        record[:4] = (n_spikes, int(np.count_nonzero(saturated)), n_sam, synops)
+        counters = dict(spikes=n_spikes, saturations=int(np.count_nonzero(saturated)), sam_updates=n_sam,
+                        synops_next=int(self.fanout[fired].sum()))
+        record[: len(COUNTERS)] = [counters[name] for name in COUNTERS]
         return fired.astype(np.int32)
 
     def _sam_update(self, idx, t, sam_map):
