@@ -86,8 +86,7 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
     lava_port.errors.LavaRunError
         A Process crashed, or the run timed out.
     """
-    from lava_port import graph  # imports Lava; kept out of `import lava_port`
-
+    graph = _import_graph()
     sim = Simulator(model, sam_gamma=sam_gamma, sam_layers=sam_layers, sam_convention=sam_convention)
     x = sim.input_spikes(images, spikes, timesteps, seed)
     n, steps = x.shape[:2]
@@ -105,6 +104,18 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
     out = _assemble(sim.model, plans, x, records, record_spikes)
     out.attrs = sim._attrs(steps, -1 if spikes is not None else int(seed), "lava")
     return out
+
+
+def _import_graph():
+    """``lava_port.graph``, which imports Lava (kept out of ``import lava_port``)."""
+    try:
+        from lava_port import graph
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("lava", "scipy"):
+            raise ImportError(f"lava_port needs lava-nc 0.10.0 (missing module {exc.name!r}); use the Python 3.10 "
+                              "environment made by 'make lava-venv' (.venv-lava/bin/python)") from exc
+        raise
+    return graph
 
 
 def _execute(job, timeout):
