@@ -73,26 +73,34 @@ class DenseTorchSNN:
         return out, fired
 
     @torch.inference_mode()
-    def run(self, spikes: np.ndarray, record=False):
-        """Simulate; returns ``(logits (N, K), spike counts {layer: (N, T)})``.
+    def run(self, spikes: np.ndarray, record=False, keep_spikes=False):
+        """Simulate; returns ``(logits (N, K), counts {layer: (N, T)}, spikes or None)``.
 
         Parameters
         ----------
         spikes : ndarray of int8, shape (N, T, C, H, W)
         record : bool
             Also count spikes per layer and step (costs a reduction per step).
+        keep_spikes : bool
+            Keep every layer's spike tensor of every step, as a dense
+            simulator must to compute SAM off-line (for memory benchmarks).
         """
         n, steps = spikes.shape[:2]
         fmt = torch.channels_last if self.style == "tuned" else torch.contiguous_format
         x = torch.from_numpy(spikes.astype(np.float32))
         volts = [torch.zeros((n,) + c.target.out_shape).contiguous(memory_format=fmt) for c in self.conns]
         counts = {c.target.name: np.zeros((n, steps), np.int64) for c in self.conns if c.target.spiking}
+        kept = []
         for t in range(steps):
             xt = x[:, t].contiguous(memory_format=fmt)
             volts, fired = self.step(t, xt, volts)
+            if keep_spikes:
+                kept.append([f.to(torch.uint8) for f in fired])
             if record:
                 for conn, f in zip(self.conns, fired):
                     if conn.target.spiking:
                         counts[conn.target.name][:, t] = f.flatten(1).sum(1).numpy()
+        names = [c.target.name for c in self.conns]
+        spikes_out = {name: torch.stack([k[i] for k in kept], 1) for i, name in enumerate(names)} if kept else None
         logits = volts[-1].flatten(1) / steps
-        return logits.numpy().astype(np.float64), counts
+        return logits.numpy().astype(np.float64), counts, spikes_out

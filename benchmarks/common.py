@@ -1,0 +1,192 @@
+"""Shared benchmark machinery: models, interleaved timing, peak memory, output files.
+
+Numbers are ratios measured side by side in one run: the machine is shared
+and noisy, so absolute seconds are reported only as context.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eventsim import Simulator, encode_poisson
+from eventsim.model import Model
+from eventsim.random_models import random_model
+
+#: A small VGG for cases that need constant gains (long T) or other input sizes.
+STANDIN_ARCH = (("conv", 32), ("pool", 0), ("conv", 64), ("pool", 0), ("conv", 64), ("gap", 0), ("dense", 64))
+
+
+def default_or_standin(quick: bool):
+    """The shipped default model, or a random stand-in when it is missing.
+
+    Returns
+    -------
+    model : Model
+    label : str
+        What was used, for the report.
+    """
+    from eventsim import default_model, load_model
+
+    try:
+        return load_model(default_model()), "default model"
+    except FileNotFoundError:
+        shape = (3, 32, 32) if quick else (3, 64, 64)
+        return random_model(seed=0, input_shape=shape, arch=STANDIN_ARCH, timesteps=25,
+                            name="standin"), "random stand-in (default model missing)"
+
+
+def constant_gain_model(input_shape=(3, 32, 32), firing=1.0, seed=0) -> Model:
+    """Random small VGG with time-constant gains, so any ``T`` can run."""
+    return random_model(seed=seed, input_shape=input_shape, arch=STANDIN_ARCH, timesteps=10,
+                        per_step_gain=False, firing=firing, name=f"const-{input_shape[1]}")
+
+
+def test_images(model: Model, n: int, seed: int = 0) -> np.ndarray:
+    """SynthShapes test images when the training package is present, else uniform noise."""
+    try:
+        from training.data import synthshapes_images
+
+        return synthshapes_images(n, size=model.input_shape[1], split="test", seed=seed)
+    except (ImportError, TypeError, AttributeError):
+        return np.random.default_rng(seed).uniform(0, 1, (n,) + model.input_shape)
+
+
+def input_spikes(model: Model, images: np.ndarray, timesteps=None, seed=0) -> np.ndarray:
+    steps = timesteps or model.default_timesteps
+    return encode_poisson(images, steps, seed, mean=model.input_mean, std=model.input_std)
+
+
+def with_threshold_scale(model: Model, factor: float) -> Model:
+    """The same model with every spiking threshold multiplied by ``factor``."""
+    layers = []
+    for layer in model.layers:
+        if layer.is_neuron and layer.spiking:
+            floats = dataclasses.replace(layer.floats, threshold=layer.floats.threshold * factor)
+            theta = int(min(max(1, round(layer.theta * factor)), 2**23 - 1))
+            layer = dataclasses.replace(layer, theta=theta, floats=floats)
+        layers.append(layer)
+    return dataclasses.replace(model, layers=tuple(layers), name=f"{model.name}-theta-x{factor:.3g}")
+
+
+def hidden_rate(result, model: Model) -> float:
+    """Spikes per hidden neuron per step over all spiking layers."""
+    spikes = sum(int(result.counts[n]["spikes"].sum()) for n in model.spiking_layers)
+    neurons = sum(model.layer(n).num_neurons for n in model.spiking_layers)
+    return spikes / (neurons * result.logits.shape[0] * result.timesteps)
+
+
+def model_at_rate(model: Model, spikes: np.ndarray, target: float, iters: int = 14):
+    """Scale thresholds by bisection until the hidden spike rate is near ``target``.
+
+    Returns
+    -------
+    model : Model
+    rate : float
+        The rate reached.
+    """
+    lo, hi = np.log(0.02), np.log(20.0)
+    best = None
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        scaled = with_threshold_scale(model, float(np.exp(mid)))
+        rate = hidden_rate(Simulator(scaled, sam_layers=[]).run(spikes=spikes), scaled)
+        if best is None or abs(rate - target) < abs(best[1] - target):
+            best = (scaled, rate)
+        if abs(rate - target) < 0.05 * target:
+            break
+        lo, hi = (lo, mid) if rate < target else (mid, hi)
+    return best
+
+
+def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Median seconds of each callable over ``repeats`` round-robin rounds."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _child(conn, fn, args):
+    try:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        fn(*args)
+        elapsed = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        conn.send({"peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024, "seconds": elapsed})
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()
+
+
+def peak_memory(fn, *args, timeout=900) -> dict:
+    """Run ``fn(*args)`` in a fresh process; report its peak RSS and the RSS before.
+
+    ``fn`` must be a module-level function (it is pickled by reference for the
+    spawned child) and should do its own imports and warm-up.
+    """
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args))
+    proc.start()
+    child.close()
+    if not parent.poll(timeout):
+        proc.kill()
+        raise TimeoutError(f"memory measurement of {fn.__name__} exceeded {timeout} s")
+    out = parent.recv()
+    proc.join()
+    if "error" in out:
+        raise RuntimeError(f"{fn.__name__} failed in the measuring process: {out['error']}")
+    return out
+
+
+def machine_info() -> dict:
+    import numba
+    import numpy
+
+    info = {"python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
+            "cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def write_json(path: Path, data) -> Path:
+    """Write JSON atomically (temp file, then rename)."""
+    from eventsim._io import atomic_output
+
+    with atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float))
+    return path
+
+
+def markdown_table(rows: list, columns: list, fmt: dict | None = None) -> str:
+    """A Markdown table of ``rows`` (dicts) with the given ``columns``."""
+    fmt = fmt or {}
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---:" for _ in columns) + "|"]
+    for row in rows:
+        cells = []
+        for col in columns:
+            val = row.get(col, "")
+            cells.append(fmt.get(col, "{}").format(val) if val != "" else "")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
