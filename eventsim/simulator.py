@@ -124,10 +124,21 @@ class Simulator:
             out = _from_reference(run, record_spikes)
         else:
             out = self._run_engine(x, record_spikes, progress)
-        out.attrs = self._attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
+        out.attrs = self.result_attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
         return out
 
-    def _attrs(self, steps, seed, backend):
+    def result_attrs(self, steps, seed, backend) -> dict:
+        """The ``Result.attrs`` of a run of this simulator; every backend uses it.
+
+        Parameters
+        ----------
+        steps : int
+            ``T`` of the run.
+        seed : int
+            Encoder seed, or -1 when spikes were given.
+        backend : str
+            ``"eventsim"``, ``"reference"`` or ``"lava"``.
+        """
         return {
             "timesteps": int(steps), "gamma": float(self.sam_gamma), "sam_convention": self.sam_convention,
             "seed": seed, "model_sha256": self.model.sha256, "backend": backend,
@@ -185,7 +196,7 @@ def _engine_result(model, plan, outs, steps, record):
         h, w = int(row[kp.H]), int(row[kp.W])
         start = steps * int(row[kp.SAM_HW_OFF])
         block = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
-        sam[name] = _sam_to_float(block)
+        sam[name] = fp.sam_to_real(block)
     names = list(plan.names) + ["input"]
     counts = {name: {key: counters[:, i, j].copy() for j, key in enumerate(ref.COUNTER_NAMES)}
               for i, name in enumerate(names)}
@@ -203,15 +214,10 @@ def _engine_result(model, plan, outs, steps, record):
     return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)
 
 
-def _sam_to_float(q24: np.ndarray) -> np.ndarray:
-    """Q24 integer maps to float32 real values (one rounding, same on every backend)."""
-    return (q24 / float(fp.SAM_ONE)).astype(np.float32)
-
-
 def _from_reference(run: ref.ReferenceRun, record: bool) -> Result:
     spikes = voltages = None
     if record:
         spikes = {k: v for k, v in run.spikes.items() if k != "input"}
         voltages = dict(run.voltages)
-    return Result(logits=run.logits, sam={k: _sam_to_float(v) for k, v in run.sam.items()},
+    return Result(logits=run.logits, sam={k: fp.sam_to_real(v) for k, v in run.sam.items()},
                   counts=run.counts, attrs={}, spikes=spikes, voltages=voltages)

@@ -29,7 +29,7 @@ from eventsim import fixed_point as fp
 from eventsim.errors import InputError
 from eventsim.reference import COUNTER_NAMES
 from eventsim.result import Result
-from eventsim.simulator import Simulator, _sam_to_float
+from eventsim.simulator import Simulator
 from eventsim.topology import connections
 from lava_port.errors import LavaRunError
 from lava_port.layout import COUNTERS, fanout, from_lava, plan_layers
@@ -102,7 +102,7 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
                reference=sim.sam_convention == "reference")
     records = _execute(job, float(timeout))
     out = _assemble(sim.model, plans, x, records, record_spikes)
-    out.attrs = sim._attrs(steps, -1 if spikes is not None else int(seed), "lava")
+    out.attrs = sim.result_attrs(steps, -1 if spikes is not None else int(seed), "lava")
     return out
 
 
@@ -213,7 +213,7 @@ def _assemble(model, plans, x, records, record_spikes) -> Result:
         synops = per["synops_next"]
         if "sam" in rec:
             _, h, w = layer.out_shape
-            sam[plan.name] = _sam_to_float(np.swapaxes(rec["sam"].reshape(n, steps, w, h), -1, -2))
+            sam[plan.name] = fp.sam_to_real(np.swapaxes(rec["sam"].reshape(n, steps, w, h), -1, -2))
         if "spikes" in rec:
             spikes[plan.name] = from_lava(rec["spikes"], layer.out_shape)
         if "voltage" in rec:
