@@ -29,13 +29,12 @@ def _offline(model, spikes, gamma):
     return {name: sam_float(result.spikes[name], gamma) for name in model.conv_layers}
 
 
-def _memory_job(mode, steps, n, quick):
-    """Child-process job for :func:`peak_memory`: build, warm up, run once."""
+def _memory_job(mode, steps, n):
+    """For :func:`peak_memory`: a warm-up and one on-line or off-line SAM run."""
     model = constant_gain_model((3, 32, 32))
     spikes = input_spikes(model, test_images(model, n), timesteps=steps)
-    warm = spikes[:1, :2]
-    (_online if mode == "online" else _offline)(model, warm, 0.5)
-    (_online if mode == "online" else _offline)(model, spikes, 0.5)
+    fn = _online if mode == "online" else _offline
+    return (lambda: fn(model, spikes[:1, :2], 0.5)), (lambda: fn(model, spikes, 0.5))
 
 
 def run(quick: bool, out_dir) -> dict:
@@ -69,10 +68,8 @@ def _online_vs_offline(quick):
         row = {"T": steps, "online_s": t["online"], "offline_s": t["offline"],
                "speedup": t["offline"] / t["online"]}
         if not quick or steps in (30, 300):
-            mem_on = peak_memory(_memory_job, "online", steps, n, quick)
-            mem_off = peak_memory(_memory_job, "offline", steps, n, quick)
-            row.update(online_peak_mb=mem_on["peak_rss_mb"] - mem_on["base_rss_mb"],
-                       offline_peak_mb=mem_off["peak_rss_mb"] - mem_off["base_rss_mb"])
+            row.update(online_peak_mb=peak_memory(_memory_job, "online", steps, n)["peak_mb"],
+                       offline_peak_mb=peak_memory(_memory_job, "offline", steps, n)["peak_mb"])
         rows.append(row)
     return rows
 

@@ -10,7 +10,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
+import threading
 import time
 from pathlib import Path
 
@@ -120,14 +120,41 @@ def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _RssSampler(threading.Thread):
+    """Poll this process's resident set size every ``interval`` seconds; keep the maximum."""
+
+    def __init__(self, interval=0.0005):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self._stop_event = interval, _rss_bytes(), threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, _rss_bytes())
+
+
 def _child(conn, fn, args):
     try:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        warm, job = fn(*args)
+        warm()
+        base = _rss_bytes()
+        sampler = _RssSampler()
+        sampler.start()
         t0 = time.perf_counter()
-        fn(*args)
+        job()
         elapsed = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        conn.send({"peak_rss_mb": peak / 1024, "base_rss_mb": base / 1024, "seconds": elapsed})
+        peak = sampler.stop()
+        conn.send({"peak_mb": (peak - base) / 2**20, "base_rss_mb": base / 2**20, "seconds": elapsed})
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
     finally:
@@ -135,10 +162,18 @@ def _child(conn, fn, args):
 
 
 def peak_memory(fn, *args, timeout=900) -> dict:
-    """Run ``fn(*args)`` in a fresh process; report its peak RSS and the RSS before.
+    """Peak resident memory growth of a job, measured in a fresh process.
 
-    ``fn`` must be a module-level function (it is pickled by reference for the
-    spawned child) and should do its own imports and warm-up.
+    ``fn(*args)`` runs in a spawned child and returns ``(warm, job)``: two
+    callables.  ``warm`` compiles and imports whatever ``job`` needs; then the
+    child samples its RSS every 0.5 ms while ``job`` runs.  ``fn`` must be a
+    module-level function (the child imports it by name).
+
+    Returns
+    -------
+    dict
+        ``peak_mb`` (maximum RSS during ``job`` minus RSS before it),
+        ``base_rss_mb`` and ``seconds``.
     """
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
