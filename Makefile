@@ -39,7 +39,7 @@ lava-venv: $(LAVA_VENV)/.installed
 
 test: test-core test-lava
 
-test-core: venv
+test-core: venv lava-venv
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests --ignore=tests/lava
 
 test-lava: lava-venv

@@ -23,7 +23,7 @@ from eventsim.kernels import plan as kp
 from eventsim.kernels.jit import OPTIONS
 from eventsim.kernels.synapses import scatter
 
-from .common import default_or_standin, input_spikes, test_images, time_interleaved
+from .common import Bench, input_spikes, test_images, time_interleaved
 
 
 @numba.njit(**OPTIONS)
@@ -94,8 +94,8 @@ def _event_lists(plan, model, spikes, result):
     return np.ascontiguousarray(np.concatenate(ev, axis=1)), np.concatenate(sg), offsets
 
 
-def run(quick: bool, out_dir) -> dict:
-    model, label = default_or_standin(quick)
+def run(ctx: Bench) -> dict:
+    model, label, quick = ctx.model, ctx.label, ctx.quick
     spikes = input_spikes(model, test_images(model, 8 if quick else 16))
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     sim = Simulator(model, sam_layers=[])

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from eventsim import Simulator
 from eventsim.topology import connections
 
-from .common import default_or_standin, input_spikes, test_images
+from .common import Bench, input_spikes, test_images
 
 E_PJ = {"fp32": {"ac": 0.9, "mac": 4.6}, "int32": {"ac": 0.1, "mac": 3.2}}
 
@@ -68,8 +68,8 @@ def independent_synops(model, result, spikes) -> dict:
     return out
 
 
-def run(quick: bool, out_dir) -> dict:
-    model, label = default_or_standin(quick)
+def run(ctx: Bench) -> dict:
+    model, label, quick = ctx.model, ctx.label, ctx.quick
     n = 8 if quick else 64
     spikes = input_spikes(model, test_images(model, n))
     result = Simulator(model, sam_layers=[]).run(spikes=spikes, record_spikes=True)
@@ -93,7 +93,7 @@ def run(quick: bool, out_dir) -> dict:
               for prec, e in E_PJ.items()}
     cross_ok = all(abs(r["synops_per_image"] - r["synops_independent"]) <= 1e-9 * max(1.0, r["synops_per_image"])
                    for r in rows)
-    _plot(per_step, steps, out_dir / "events_spike_rate_per_step.png", model.name)
+    _plot(per_step, steps, ctx.out_dir / "events_spike_rate_per_step.png", model.name)
     return {"model": label, "images": n, "timesteps": steps, "layers": rows,
             "synops_per_image": synops_total, "dense_macs_per_image": macs_total,
             "synops_crosscheck_equal": bool(cross_ok), "energy": energy,

@@ -16,7 +16,7 @@ import numpy as np
 from eventsim import Simulator
 from eventsim.reference import sam_float
 
-from .common import (constant_gain_model, default_or_standin, input_spikes, peak_memory, test_images,
+from .common import (Bench, constant_gain_model, input_spikes, peak_memory, test_images,
                      time_interleaved)
 
 
@@ -37,27 +37,27 @@ def _memory_job(mode, steps, n):
     return (lambda: fn(model, spikes[:1, :2], 0.5)), (lambda: fn(model, spikes, 0.5))
 
 
-def run(quick: bool, out_dir) -> dict:
-    model, label = default_or_standin(quick)
-    n = 8 if quick else 32
+def run(ctx: Bench) -> dict:
+    model, label, quick = ctx.model, ctx.label, ctx.quick
+    n = 4 if quick else 32
     spikes = input_spikes(model, test_images(model, n))
     on = Simulator(model, sam_layers=model.spiking_layers)
     off = Simulator(model, sam_layers=[])
     t = time_interleaved({"sam_on": lambda: on.run(spikes=spikes), "sam_off": lambda: off.run(spikes=spikes)},
-                         repeats=5 if quick else 15)
+                         repeats=3 if quick else 15)
     res = on.run(spikes=spikes)
     updates = sum(int(res.counts[k]["sam_updates"].sum()) for k in model.spiking_layers)
     fired = sum(int(res.counts[k]["spikes"].sum()) for k in model.spiking_layers)
     overhead = (t["sam_on"] - t["sam_off"]) / t["sam_off"]
     rows = _online_vs_offline(quick)
-    _plot(rows, out_dir / "sam_online_vs_offline.png")
+    _plot(rows, ctx.out_dir / "sam_online_vs_offline.png")
     return {"model": label, "images": n, "sam_on_s": t["sam_on"], "sam_off_s": t["sam_off"],
             "sam_overhead": overhead, "sam_updates_per_spike": updates / max(fired, 1), "online_vs_offline": rows}
 
 
 def _online_vs_offline(quick):
     const = constant_gain_model((3, 32, 32))
-    n = 2 if quick else 8
+    n = 1 if quick else 8
     images = test_images(const, n)
     rows = []
     for steps in (10, 30, 100, 300):

@@ -12,7 +12,7 @@ import numpy as np
 
 from eventsim import Simulator
 
-from .common import constant_gain_model, input_spikes, peak_memory, test_images, time_interleaved
+from .common import Bench, constant_gain_model, input_spikes, peak_memory, test_images, time_interleaved
 
 
 def _eventsim_job(steps, n):
@@ -33,14 +33,15 @@ def _torch_job(steps, n):
     return (lambda: dense.run(spikes[:1, :2], keep_spikes=True)), (lambda: dense.run(spikes, keep_spikes=True))
 
 
-def run(quick: bool, out_dir) -> dict:
-    n = 4 if quick else 16
-    reps = 2 if quick else 5
+def run(ctx: Bench) -> dict:
+    quick = ctx.quick
+    n = 2 if quick else 16
+    reps = 1 if quick else 5
     const = constant_gain_model((3, 32, 32))
     sim = Simulator(const)
-    images = test_images(const, 64)
+    images = test_images(const, 8 if quick else 64)
     by_t = []
-    for steps in (10, 30, 100) if quick else (10, 30, 100, 300):
+    for steps in (10, 100) if quick else (10, 30, 100, 300):
         spikes = input_spikes(const, images[:n], timesteps=steps)
         t = time_interleaved({"eventsim": lambda: sim.run(spikes=spikes)}, repeats=reps)["eventsim"]
         by_t.append({"T": steps, "seconds_per_image": t / n})
@@ -53,7 +54,7 @@ def run(quick: bool, out_dir) -> dict:
         by_size.append({"size": size, "seconds_per_image": t / n})
     by_batch = []
     spikes = input_spikes(const, images, timesteps=30)
-    for batch in (1, 4, 16) if quick else (1, 4, 16, 64):
+    for batch in (1, 8) if quick else (1, 4, 16, 64):
         t = time_interleaved({"eventsim": lambda: sim.run(spikes=spikes[:batch])}, repeats=reps)["eventsim"]
         by_batch.append({"batch": batch, "seconds_per_image": t / batch})
     memory = []
@@ -61,7 +62,7 @@ def run(quick: bool, out_dir) -> dict:
         ev = peak_memory(_eventsim_job, steps, n)
         th = peak_memory(_torch_job, steps, n)
         memory.append({"T": steps, "eventsim_mb": ev["peak_mb"], "torch_mb": th["peak_mb"]})
-    _plot(by_t, by_size, by_batch, memory, out_dir / "scaling.png")
+    _plot(by_t, by_size, by_batch, memory, ctx.out_dir / "scaling.png")
     return {"time_vs_T": by_t, "time_vs_size": by_size, "time_vs_batch": by_batch, "peak_rss_vs_T": memory}
 
 

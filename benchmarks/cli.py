@@ -13,7 +13,7 @@ from pathlib import Path
 
 from eventsim.errors import EventsimError
 
-from .common import machine_info, markdown_table, write_json
+from .common import Bench, bench_model, machine_info, markdown_table, write_json
 
 CASES = {
     "events": "benchmarks.case_events",
@@ -94,6 +94,7 @@ def main(argv, prog="eventsim bench") -> int:
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (under 3 minutes)")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     p.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
+    p.add_argument("--model", help="model file to benchmark (default: the shipped default model)")
     args = p.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
@@ -101,12 +102,15 @@ def main(argv, prog="eventsim bench") -> int:
         raise EventsimError(f"--cases: unknown {unknown}; choose from {list(CASES)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    model, label = bench_model(args.model, args.quick)
+    ctx = Bench(quick=args.quick, out_dir=out, model=model, label=label, path=args.model)
+    print(f"benchmarking {label} ({model.name}, input {model.input_shape}, T={model.default_timesteps})")
     results, failures, start = {}, {}, time.perf_counter()
     for i, name in enumerate(cases, 1):
         t0 = time.perf_counter()
         print(f"[{i}/{len(cases)}] {name} ...", flush=True)
         try:
-            results[name] = importlib.import_module(CASES[name]).run(args.quick, out)
+            results[name] = importlib.import_module(CASES[name]).run(ctx)
         except (FileNotFoundError, RuntimeError) as exc:
             failures[name] = str(exc)
             print(f"    skipped: {exc}", flush=True)

@@ -24,17 +24,41 @@ from eventsim.random_models import random_model
 STANDIN_ARCH = (("conv", 32), ("pool", 0), ("conv", 64), ("pool", 0), ("conv", 64), ("gap", 0), ("dense", 64))
 
 
-def default_or_standin(quick: bool):
-    """The shipped default model, or a random stand-in when it is missing.
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What every case gets: the size of the run, where to write, and the model.
 
-    Returns
-    -------
+    Attributes
+    ----------
+    quick : bool
+        Small sizes and few repeats.
+    out_dir : Path
+        Folder for plots.
     model : Model
+        The model under test (the default model unless ``--model`` is given).
     label : str
-        What was used, for the report.
+        How the report names it.
+    path : str or None
+        The model file given with ``--model``, if any.
+    """
+
+    quick: bool
+    out_dir: Path
+    model: Model
+    label: str
+    path: str | None = None
+
+
+def bench_model(path=None, quick=False):
+    """The model to benchmark and its label.
+
+    ``path`` if given; else the shipped default model; else a random stand-in
+    (a small VGG with per-step gains) so the suite still runs.
     """
     from eventsim import default_model, load_model
 
+    if path is not None:
+        return load_model(path), f"model file {path}"
     try:
         return load_model(default_model()), "default model"
     except FileNotFoundError:

@@ -12,12 +12,30 @@ paper's released code does.  Two styles:
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from eventsim.model import Model
 from eventsim.topology import connections
+
+
+class _Layer(NamedTuple):
+    """One neuron layer with Python scalars and tensors only (so ``torch.compile`` can trace it)."""
+
+    conv: bool
+    spiking: bool
+    from_input: bool
+    pool: int
+    gap: bool
+    pad: int
+    threshold: float
+    leak: float
+    weight: torch.Tensor
+    gain: torch.Tensor  # (T_g, C, 1, 1)
+    bias: torch.Tensor  # (T_g, C, 1, 1)
 
 
 class DenseTorchSNN:
@@ -33,42 +51,43 @@ class DenseTorchSNN:
 
     def __init__(self, model: Model, style="eager", compile=False):
         self.model, self.style = model, style
-        self.conns = connections(model)
-        fmt = torch.channels_last if style == "tuned" else torch.contiguous_format
-        self.params = []
-        for conn in self.conns:
-            fl = conn.target.floats
+        self.names = [c.target.name for c in connections(model)]
+        self.shapes = [c.target.out_shape for c in connections(model)]
+        self.fmt = torch.channels_last if style == "tuned" else torch.contiguous_format
+        self.layers = []
+        for conn in connections(model):
+            layer, fl = conn.target, conn.target.floats
             w = torch.from_numpy(np.array(fl.weight))
-            if conn.target.kind == "conv":
-                w = w.contiguous(memory_format=fmt)
-            self.params.append((w, torch.from_numpy(np.array(fl.gain)), torch.from_numpy(np.array(fl.bias))))
+            if layer.kind == "conv":
+                w = w.contiguous(memory_format=self.fmt)
+            per_step = lambda a: torch.from_numpy(np.array(a))[:, :, None, None]  # noqa: E731
+            self.layers.append(_Layer(layer.kind == "conv", layer.spiking, conn.source == "input", conn.pool,
+                                      conn.gap, layer.kernel_size // 2, float(fl.threshold), float(fl.leak), w,
+                                      per_step(fl.gain), per_step(fl.bias)))
         self.step = torch.compile(self._step, dynamic=False) if compile else self._step
 
-    def _synaptic(self, i, conn, x):
-        w = self.params[i][0]
-        if conn.pool > 1:
-            x = F.avg_pool2d(x, conn.pool) * float(conn.pool**2)  # sum pool, floor cropping
-        if conn.target.kind == "conv":
-            return F.conv2d(x, w, padding=conn.target.kernel_size // 2)
-        x = x.sum(dim=(2, 3)) if conn.gap else x.flatten(1)
-        return F.linear(x, w)[:, :, None, None]
+    def _synaptic(self, layer: _Layer, x):
+        if layer.pool > 1:
+            x = F.avg_pool2d(x, layer.pool) * float(layer.pool**2)  # sum pool, floor cropping
+        if layer.conv:
+            return F.conv2d(x, layer.weight, padding=layer.pad)
+        x = x.sum(dim=(2, 3)) if layer.gap else x.flatten(1)
+        return F.linear(x, layer.weight)[:, :, None, None]
 
-    def _step(self, t, x_in, volts):
-        fired = [v > conn.target.floats.threshold for v, conn in zip(volts, self.conns)]
+    def _step(self, row: int, x_in, volts):
+        fired = [v > layer.threshold for v, layer in zip(volts, self.layers)]
         out = []
-        for i, conn in enumerate(self.conns):
-            src = x_in if conn.source == "input" else fired[i - 1].to(x_in.dtype)
-            cur = self._synaptic(i, conn, src)
-            _, gain, bias = self.params[i]
-            row = t if gain.shape[0] > 1 else 0
-            fl = conn.target.floats
+        for i, layer in enumerate(self.layers):
+            src = x_in if layer.from_input else fired[i - 1].to(x_in.dtype)
+            cur = self._synaptic(layer, src)
+            r = row if layer.gain.shape[0] > 1 else 0
             if self.style == "tuned":
-                drive = torch.addcmul(bias[row][None, :, None, None], cur, gain[row][None, :, None, None])
+                drive = torch.addcmul(layer.bias[r][None], cur, layer.gain[r][None])
             else:
-                drive = cur * gain[row][None, :, None, None] + bias[row][None, :, None, None]
-            v = volts[i] * fl.leak + drive
-            if conn.target.spiking:
-                v = v - fl.threshold * fired[i].to(v.dtype)
+                drive = cur * layer.gain[r][None] + layer.bias[r][None]
+            v = volts[i] * layer.leak + drive
+            if layer.spiking:
+                v = v - layer.threshold * fired[i].to(v.dtype)
             out.append(v)
         return out, fired
 
@@ -86,21 +105,18 @@ class DenseTorchSNN:
             simulator must to compute SAM off-line (for memory benchmarks).
         """
         n, steps = spikes.shape[:2]
-        fmt = torch.channels_last if self.style == "tuned" else torch.contiguous_format
         x = torch.from_numpy(spikes.astype(np.float32))
-        volts = [torch.zeros((n,) + c.target.out_shape).contiguous(memory_format=fmt) for c in self.conns]
-        counts = {c.target.name: np.zeros((n, steps), np.int64) for c in self.conns if c.target.spiking}
+        volts = [torch.zeros((n,) + shape).contiguous(memory_format=self.fmt) for shape in self.shapes]
+        counts = {name: np.zeros((n, steps), np.int64) for name, l in zip(self.names, self.layers) if l.spiking}
         kept = []
         for t in range(steps):
-            xt = x[:, t].contiguous(memory_format=fmt)
-            volts, fired = self.step(t, xt, volts)
+            volts, fired = self.step(t, x[:, t].contiguous(memory_format=self.fmt), volts)
             if keep_spikes:
                 kept.append([f.to(torch.uint8) for f in fired])
             if record:
-                for conn, f in zip(self.conns, fired):
-                    if conn.target.spiking:
-                        counts[conn.target.name][:, t] = f.flatten(1).sum(1).numpy()
-        names = [c.target.name for c in self.conns]
-        spikes_out = {name: torch.stack([k[i] for k in kept], 1) for i, name in enumerate(names)} if kept else None
+                for name, f in zip(self.names, fired):
+                    if name in counts:
+                        counts[name][:, t] = f.flatten(1).sum(1).numpy()
+        spikes_out = {name: torch.stack([k[i] for k in kept], 1) for i, name in enumerate(self.names)} if kept else None
         logits = volts[-1].flatten(1) / steps
         return logits.numpy().astype(np.float64), counts, spikes_out
