@@ -61,5 +61,5 @@ clean:
 # The shipped default model: SpikingVGG trained on SynthShapes (docs/training.md).
 default-model: venv
 	mkdir -p build
-	nice -n 5 $(VENV)/bin/eventsim train --default-recipe --out build/default_model.pt \
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --out build/default_model.pt \
 	  --export eventsim/data/default_model.h5 --evaluate 2000
