@@ -19,7 +19,7 @@ def exported(tmp_path):
     net = tiny_snn(arch="4,P,6,G")
     ckpt_path = save_checkpoint(tmp_path / "tiny.pt", "snn", net, epoch=1)
     net2, ckpt = load_network(ckpt_path)
-    model = export_checkpoint(ckpt, net2, tmp_path / "tiny.h5", label="tiny.pt")
+    export_checkpoint(ckpt, net2, tmp_path / "tiny.h5", label="tiny.pt")
     return net, ckpt, load_model(tmp_path / "tiny.h5"), tmp_path / "tiny.h5"
 
 

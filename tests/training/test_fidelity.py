@@ -5,7 +5,6 @@ The shipped default model is rebuilt in float PyTorch from its own file
 trained checkpoint's) and run on exactly the ``encode_poisson`` spikes that
 eventsim gets; only the fixed-point arithmetic differs.
 """
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -66,9 +66,6 @@ def test_poisson_rule_matches_eventsim():
     expected = encode_poisson(images, 6, seed=11, mean=mean, std=std)
     draws = np.stack([np.random.default_rng([11, i]).random((6, 3, 5, 5)) for i in range(2)])
 
-    class Replay(torch.Generator):
-        pass
-
     orig = torch.rand
     try:
         torch.rand = lambda shape, generator=None, dtype=None: torch.tensor(draws, dtype=dtype)
