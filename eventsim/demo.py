@@ -119,9 +119,14 @@ def _summary(model, path, result, labels, t_sam, t_plain) -> str:
     lines += ["", "Per image (mean over the images):\n",
               "| layer | spikes | spike rate | synaptic ops | SAM updates |", "|---|---:|---:|---:|---:|"]
     rates = result.spike_rates()
-    for name, c in result.counts.items():
-        lines.append(f"| {name} | {c['spikes'].sum(1).mean():.0f} | {rates.get(name, 0):.4f} | "
-                     f"{c['synops'].sum(1).mean():.0f} | {c['sam_updates'].sum(1).mean():.0f} |")
+    for name in ["input", *model.spiking_layers, model.output_layer.name]:
+        c = result.counts[name]
+        spiking = name != model.output_layer.name
+        spikes = f"{c['spikes'].sum(1).mean():.0f}" if spiking else "-"
+        rate = f"{rates.get(name, 0):.4f}" if spiking else "-"
+        lines.append(f"| {name} | {spikes} | {rate} | {c['synops'].sum(1).mean():.0f} | "
+                     f"{c['sam_updates'].sum(1).mean():.0f} |")
+    lines += ["", "Synaptic operations are counted at the receiving layer (weights added, border-clipped)."]
     lines += ["", f"Run time for the batch (fastest of repeated runs): {t_sam * 1e3:.1f} ms with SAM at every "
               f"spiking layer, {t_plain * 1e3:.1f} ms without (`sam_layers=[]`): SAM's share of the time is "
               f"**{100 * share:.1f} %**.", ""]

@@ -86,9 +86,9 @@ def main(argv, prog="eventsim train") -> int:
     if args.export:
         from .cli_export import export_and_report
 
-        seconds_total = sum(h["seconds"] for h in trainer.history)
+        epochs_seconds = sum(h["seconds"] for h in trainer.history)
         export_and_report(args.out, args.export, args.evaluate, progress=not args.quiet,
-                          extra={"export_command": command, "train_seconds": seconds_total})
+                          extra={"train_seconds": seconds, "train_epoch_seconds": epochs_seconds})
     return 0
 
 

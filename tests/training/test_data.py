@@ -147,6 +147,20 @@ def test_dataset_export_works_without_torch(tmp_path):
     np.testing.assert_array_equal(np.load(msk), ref[2])
 
 
+def test_evaluate_with_eventsim_works_without_torch():
+    """``eventsim evaluate --backend eventsim`` needs only NumPy (and the shipped default model)."""
+    import json
+
+    from eventsim import default_model
+
+    code = ("import sys; sys.modules['torch'] = None; from eventsim.cli import main; "
+            f"sys.exit(main(['evaluate', r'{default_model()}', '--n', '4', '--json']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["n"] == 4 and 0.0 <= out["accuracy"] <= 1.0 and "conv1" in out["spike_rates"]
+
+
 def test_dataset_export_composite(tmp_path):
     from eventsim.cli import main
 
