@@ -20,7 +20,7 @@ from .jit import kernel, parallel_kernel
 from .neurons import emit_spikes, update_voltages
 from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, SAM_HW_OFF, SAM_SLOT,
                    SPIKING, SRC, V_OFF, C, H, W)
-from .sam import sam_update
+from .sam import flush_map, sam_update
 from .synapses import gather_input, scatter
 
 
@@ -39,9 +39,10 @@ def run_image(net, table, reference, spikes, outs):
     spikes : ndarray of int8, shape (T, H, W, C)
         Input spikes, channels-last.
     outs : tuple
-        ``(out_v (K,), sam (T * sum HW,), counters (L+1, 4, T), rec (T, n) or
-        (0, 0), final_v (n,) or (0,))``, written in place.  ``counters[L]``
-        holds the input layer.
+        ``(out_v (K,), sam (T * sum HW,) float32, counters (L+1, 4, T),
+        rec (T, n) or (0, 0), final_v (n,) or (0,))``, written in place.
+        ``counters[L]`` holds the input layer; the SAM maps are laid out
+        layer by layer, each ``[t][y][x]``.
     """
     meta, weights, gains, biases = net
     out_v, sam_maps, counters, rec, final_v = outs
@@ -56,11 +57,13 @@ def run_image(net, table, reference, spikes, outs):
     in_events = np.empty((3, n_in_max), np.int32)
     in_signs = np.empty(n_in_max, np.int8)
     no_signs = np.empty(0, np.int8)
-    sam_n = 0
+    sam_n = sam_px = 0
     for l in range(n_layers):
         if meta[l, SAM_SLOT] >= 0:
             sam_n += meta[l, C] * meta[l, H] * meta[l, W]
+            sam_px += meta[l, H] * meta[l, W]
     sam_state = (np.zeros(sam_n, np.int64), np.zeros(sam_n, np.int32), np.zeros(sam_n if reference else 0, np.int32))
+    sam_step = np.zeros(sam_px, np.int64)
     for t in range(steps):
         n_in = gather_input(spikes[t], in_events, in_signs)
         counters[n_layers, CNT_SPIKES, t] = n_in
@@ -74,7 +77,7 @@ def run_image(net, table, reference, spikes, outs):
         for l in range(n_layers):
             if meta[l, SPIKING]:
                 _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], sam_state, table, reference,
-                         sam_maps, rec, counters[l])
+                         (sam_step, sam_maps), rec, counters[l])
         for l in range(n_layers):
             counters[l, CNT_SAT, t] = update_voltages(meta[l], t, vol, acc, gains, biases)
             if meta[l, SPIKING]:
@@ -86,17 +89,24 @@ def run_image(net, table, reference, spikes, outs):
 
 
 @kernel
-def _observe(m, t, events, n_events, sam_state, table, reference, sam_maps, rec, counter):
-    """Count, record and SAM-update the spikes of one layer at step ``t``."""
+def _observe(m, t, events, n_events, sam_state, table, reference, maps, rec, counter):
+    """Count, record and SAM-update the spikes of one layer at step ``t``.
+
+    ``maps = (sam_step, sam_maps)``: the int64 Q24 scratch map of this step
+    (all SAM layers) and the float32 output, which receives ``M_t`` once the
+    step's spikes are in (:func:`~eventsim.kernels.sam.flush_map`).
+    """
     counter[CNT_SPIKES, t] = n_events
     if rec.shape[0] > 0:
         for e in range(n_events):
             rec[t, m[V_OFF] + (events[EV_Y, e] * m[W] + events[EV_X, e]) * m[C] + events[EV_C, e]] = 1
     if m[SAM_SLOT] >= 0:
+        sam_step, sam_maps = maps
         hw = m[H] * m[W]
-        steps = counter.shape[1]
-        base = steps * m[SAM_HW_OFF] + t * hw
-        sam_update(m, events, n_events, t, sam_state, table, sam_maps[base : base + hw], reference)
+        block = sam_step[m[SAM_HW_OFF] : m[SAM_HW_OFF] + hw]
+        sam_update(m, events, n_events, t, sam_state, table, block, reference)
+        base = counter.shape[1] * m[SAM_HW_OFF] + t * hw
+        flush_map(block, sam_maps[base : base + hw])
         counter[CNT_SAM, t] = n_events
 
 

@@ -14,6 +14,8 @@ for every earlier step without a spike).  Cost: O(1) per spike.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import fixed_point as fp
 from .jit import kernel
 from .plan import EV_C, EV_X, EV_Y, SAM_OFF, C, W
@@ -56,3 +58,22 @@ def sam_update(m, events, n_events, t, state, table, sam_map, reference):
         sam_map[pos] += ncs
         trace[n] = x + fp.SAM_ONE
         t_last[n] = t
+
+
+@kernel
+def flush_map(q24, out):
+    """Write one step's Q24 map as float32 real values and clear it.
+
+    ``out[i] = float32(q24[i] / 2^24)``: the rounding of
+    :func:`eventsim.fixed_point.sam_to_real` (an exact float64 division by a
+    power of two, then one round to nearest float32).
+
+    Parameters
+    ----------
+    q24 : ndarray of int64, shape (H*W,)
+        ``M_t`` in Q24; zeroed on return.
+    out : ndarray of float32, shape (H*W,)
+    """
+    for i in range(q24.shape[0]):
+        out[i] = np.float32(q24[i] / float(fp.SAM_ONE))
+        q24[i] = 0
