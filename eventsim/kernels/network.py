@@ -4,8 +4,9 @@ Per step ``t`` (DESIGN section 5):
 
 1. gather the input events of step ``t``;
 2. scatter every layer's source events into its accumulator;
-3. count, record and SAM-update the spikes of step ``t``;
-4. update every layer's neurons, which lists the spikes of step ``t + 1``.
+3. count and record the spikes of step ``t``;
+4. update every layer's neurons, which lists the spikes of step ``t + 1``
+   and, in SAM layers, updates their traces and writes ``M_{t+1}``.
 
 Steps 2-3 only read event lists and step 4 only writes them, so one buffer
 per layer suffices and the layer order within a step does not matter: every
@@ -20,7 +21,7 @@ from .jit import kernel, parallel_kernel
 from .neurons import emit_spikes, update_voltages
 from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, SAM_HW_OFF, SAM_SLOT,
                    SPIKING, SRC, V_OFF, C, H, W)
-from .sam import flush_map, sam_update
+from .sam import flush_map
 from .synapses import gather_input, scatter
 
 
@@ -76,12 +77,18 @@ def run_image(net, table, reference, spikes, outs):
             counters[l, CNT_SYNOPS, t] = ops
         for l in range(n_layers):
             if meta[l, SPIKING]:
-                _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], sam_state, table, reference,
-                         (sam_step, sam_maps), rec, counters[l])
+                _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], rec, counters[l])
         for l in range(n_layers):
             counters[l, CNT_SAT, t] = update_voltages(meta[l], t, vol, acc, gains, biases)
             if meta[l, SPIKING]:
-                n_events[l] = emit_spikes(meta[l], vol, events[:, meta[l, V_OFF] :])
+                m = meta[l]
+                step_map = sam_step[m[SAM_HW_OFF] : m[SAM_HW_OFF] + m[H] * m[W]]
+                sam = (sam_state[0], sam_state[1], sam_state[2], table, step_map, reference)
+                n_events[l] = emit_spikes(m, vol, events[:, m[V_OFF] :], sam, t + 1)
+                if m[SAM_SLOT] >= 0 and t + 1 < steps:
+                    base = steps * m[SAM_HW_OFF] + (t + 1) * m[H] * m[W]
+                    flush_map(step_map, sam_maps[base : base + m[H] * m[W]])
+                    counters[l, CNT_SAM, t + 1] = n_events[l]
     last = meta[n_layers - 1]
     out_v[:] = vol[last[V_OFF] : last[V_OFF] + last[C]]
     if final_v.shape[0] > 0:
@@ -89,25 +96,12 @@ def run_image(net, table, reference, spikes, outs):
 
 
 @kernel
-def _observe(m, t, events, n_events, sam_state, table, reference, maps, rec, counter):
-    """Count, record and SAM-update the spikes of one layer at step ``t``.
-
-    ``maps = (sam_step, sam_maps)``: the int64 Q24 scratch map of this step
-    (all SAM layers) and the float32 output, which receives ``M_t`` once the
-    step's spikes are in (:func:`~eventsim.kernels.sam.flush_map`).
-    """
+def _observe(m, t, events, n_events, rec, counter):
+    """Count and record the spikes of one layer at step ``t``."""
     counter[CNT_SPIKES, t] = n_events
     if rec.shape[0] > 0:
         for e in range(n_events):
             rec[t, m[V_OFF] + (events[EV_Y, e] * m[W] + events[EV_X, e]) * m[C] + events[EV_C, e]] = 1
-    if m[SAM_SLOT] >= 0:
-        sam_step, sam_maps = maps
-        hw = m[H] * m[W]
-        block = sam_step[m[SAM_HW_OFF] : m[SAM_HW_OFF] + hw]
-        sam_update(m, events, n_events, t, sam_state, table, block, reference)
-        base = counter.shape[1] * m[SAM_HW_OFF] + t * hw
-        flush_map(block, sam_maps[base : base + hw])
-        counter[CNT_SAM, t] = n_events
 
 
 @parallel_kernel
