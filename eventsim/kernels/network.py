@@ -2,7 +2,8 @@
 
 Per step ``t`` (DESIGN section 5):
 
-1. gather the input events of step ``t``;
+1. gather the input events of step ``t`` (sum-pooled first when the input
+   is pooled before the first layer);
 2. scatter every layer's source events into its accumulator;
 3. count and record the spikes of step ``t``;
 4. update every layer's neurons, which lists the spikes of step ``t + 1``
@@ -19,10 +20,11 @@ from numba import prange
 
 from .jit import kernel, parallel_kernel
 from .neurons import emit_spikes, update_voltages
-from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, SAM_HW_OFF, SAM_SLOT,
+from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, PH, POOL, POOL_SHIFT, PW,
+                   SAM_HW_OFF, SAM_SLOT,
                    SPIKING, SRC, V_OFF, C, H, W)
 from .sam import flush_map
-from .synapses import gather_input, scatter
+from .synapses import gather_input, gather_pooled_input, scatter, scatter_pooled
 
 
 @kernel
@@ -58,6 +60,10 @@ def run_image(net, table, reference, spikes, outs):
     in_events = np.empty((3, n_in_max), np.int32)
     in_signs = np.empty(n_in_max, np.int8)
     no_signs = np.empty(0, np.int8)
+    first = meta[0]
+    pooled_input = first[POOL] > 1  # pool the signed input before it fans out (synapses.gather_pooled_input)
+    pool_counts = np.zeros((first[PH], first[PW], spikes.shape[3], 2) if pooled_input else (0, 0, 0, 2), np.int32)
+    pool_values = np.empty((2, pool_counts.shape[0] * pool_counts.shape[1] * pool_counts.shape[2]), np.int32)
     sam_n = sam_px = 0
     for l in range(n_layers):
         if meta[l, SAM_SLOT] >= 0:
@@ -66,11 +72,17 @@ def run_image(net, table, reference, spikes, outs):
     sam_state = (np.zeros(sam_n, np.int64), np.zeros(sam_n, np.int32), np.zeros(sam_n if reference else 0, np.int32))
     sam_step = np.zeros(sam_px, np.int64)
     for t in range(steps):
-        n_in = gather_input(spikes[t], in_events, in_signs)
-        counters[n_layers, CNT_SPIKES, t] = n_in
+        if pooled_input:
+            n_in, counters[n_layers, CNT_SPIKES, t] = gather_pooled_input(spikes[t], first[POOL_SHIFT], pool_counts,
+                                                                          in_events, pool_values)
+        else:
+            n_in = gather_input(spikes[t], in_events, in_signs)
+            counters[n_layers, CNT_SPIKES, t] = n_in
         for l in range(n_layers):
             src = meta[l, SRC]
-            if src == INPUT:
+            if src == INPUT and pooled_input:
+                ops = scatter_pooled(meta[l], in_events, n_in, pool_values, weights, acc)
+            elif src == INPUT:
                 ops = scatter(meta[l], in_events, n_in, in_signs, weights, acc)
             else:
                 ops = scatter(meta[l], events[:, meta[src, V_OFF] :], n_events[src], no_signs, weights, acc)
