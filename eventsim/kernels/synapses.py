@@ -154,13 +154,14 @@ def gather_pooled_input(spikes_t, p_shift, counts, events, values):
         for x in range(spikes_t.shape[1]):
             xx = x >> p_shift
             inside = yy < ph and xx < pw
-            for c in range(c_in):
-                s = spikes_t[y, x, c]
-                if s != 0:
-                    total += 1
-                    if inside:
-                        counts[yy, xx, c, 0] += s
-                        counts[yy, xx, c, 1] += 1
+            if inside:  # branch-free inner loop: about 40% of input pixels spike, at random
+                for c in range(c_in):
+                    s = spikes_t[y, x, c]
+                    counts[yy, xx, c, 0] += s
+                    counts[yy, xx, c, 1] += s != 0
+            else:
+                for c in range(c_in):
+                    total += spikes_t[y, x, c] != 0
     n = 0
     for y in range(ph):
         for x in range(pw):
@@ -171,6 +172,7 @@ def gather_pooled_input(spikes_t, p_shift, counts, events, values):
                     events[EV_C, n] = c
                     values[0, n] = counts[y, x, c, 0]
                     values[1, n] = counts[y, x, c, 1]
+                    total += counts[y, x, c, 1]
                     n += 1
     return n, total
 
