@@ -49,11 +49,16 @@ def image_for_display(image: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def overlay(ax, image, heat, alpha=0.5, cmap="jet"):
-    """Draw ``heat`` (values in [0, 1], any resolution) over ``image`` on ``ax``."""
+def overlay(ax, image, heat, alpha=0.55, cmap="jet"):
+    """Draw ``heat`` (values in [0, 1], any resolution) over a grey version of ``image`` on ``ax``.
+
+    The image is shown in grey so that every colour in the panel comes from
+    the heatmap.
+    """
     rgb = image_for_display(image)
     h, w = rgb.shape[:2]
-    ax.imshow(rgb, extent=(0, w, h, 0), interpolation="nearest")
+    grey = rgb.mean(axis=2)
+    ax.imshow(grey, extent=(0, w, h, 0), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.imshow(heat, extent=(0, w, h, 0), cmap=cmap, vmin=0.0, vmax=1.0, alpha=alpha, interpolation="bilinear")
     ax.set_xticks([])
     ax.set_yticks([])
