@@ -2,6 +2,8 @@
 #   .venv       Python 3.11: eventsim + torch (training) + test tools
 #   .venv-lava  Python 3.10: eventsim + lava-nc 0.10.0 (Lava needs 3.10 and numpy<2)
 # Every target bootstraps what it needs; re-running is cheap (stamp files).
+# Editable installs use compat mode (a .pth to the repo root), so packages added
+# after the venv was made import without reinstalling.
 
 SHELL := /bin/bash
 PY311 ?= $(shell (pyenv prefix 3.11.7 2>/dev/null || pyenv prefix 3.11 2>/dev/null) | head -n1 | sed 's|$$|/bin/python3.11|' | xargs -r ls 2>/dev/null || command -v python3.11)
@@ -20,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	  echo "error: Python 3.11 not found. Install it (pyenv install 3.11.7) or run 'make PY311=/path/to/python3.11'." >&2; exit 2; fi
 	@echo "==> creating $(VENV) with $(PY311)"
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev]' 2> >(grep -v 'is ignored' >&2)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev]' --config-settings editable_mode=compat 2> >(grep -v 'is ignored' >&2)
 	@touch $@
 
 $(LAVA_VENV)/.installed: pyproject.toml
@@ -29,7 +31,7 @@ $(LAVA_VENV)/.installed: pyproject.toml
 	  echo "       Install it with 'pyenv install 3.10.13', or run 'make PY310=/path/to/python3.10'." >&2; exit 2; fi
 	@echo "==> creating $(LAVA_VENV) with $(PY310)"
 	@test -x $(LAVA_VENV)/bin/python || $(PY310) -m venv $(LAVA_VENV)
-	$(LAVA_VENV)/bin/pip install $(PIP_FLAGS) -e '.[lava,dev]' 2> >(grep -v 'is ignored' >&2)
+	$(LAVA_VENV)/bin/pip install $(PIP_FLAGS) -e '.[lava,dev]' --config-settings editable_mode=compat 2> >(grep -v 'is ignored' >&2)
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -37,7 +39,7 @@ lava-venv: $(LAVA_VENV)/.installed
 
 test: test-core test-lava
 
-test-core: venv
+test-core: venv lava-venv
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests --ignore=tests/lava
 
 test-lava: lava-venv

@@ -6,13 +6,14 @@ with the rules of :mod:`eventsim.fixed_point`:
 
 * weights: symmetric int8 per output channel, ``W ~= W_q * s_w[c]``;
 * voltage scale: ``s_v = theta / 2^(theta_bits - 1)`` so the integer
-  threshold is ``2^(theta_bits - 1)`` (32768 by default);
+  threshold is ``2^(theta_bits - 1)`` (32768 by default), coarsened only when
+  a gain would not fit its 16-bit mantissa (``s_v >= max|g s_w| / 32767``);
 * gain: ``G / 2^S ~= gain[t, c] * s_w[c] * pool / s_v`` where ``pool`` is the
   folded ``1/4`` per 2x2 average pool (``1/(H W)`` for global pooling);
 * bias and threshold: ``rint(x / s_v)``;
 * leak: ``lam12 = rint(4096 lambda)``;
 * output layer: ``s_v`` is chosen so that ``default_timesteps`` steps of the
-  worst-case input cannot saturate the 24-bit accumulator.
+  worst-case input cannot saturate the 24-bit accumulator (same gain bound).
 
 Example
 -------
@@ -74,6 +75,11 @@ class ModelBuilder:
         self._avg = 1.0
         self._pool = 1
         self._gap_area = 0
+
+    @property
+    def shape(self) -> tuple:
+        """``(C, H, W)`` that the next layer receives (``(F, 1, 1)`` once flattened)."""
+        return tuple(self._shape)
 
     def _where(self, name):
         return f"builder:{name}"
@@ -177,15 +183,20 @@ def _quantize(name, kind, in_shape, out_shape, w, g, b, threshold, leak, theta_i
     """Quantize one neuron layer; see the module docstring for the rules."""
     w_q, w_scale = fp.quantize_weights(w)
     flat_abs = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+    # The gain mantissa must fit 16 bits, which bounds how fine the voltage unit can be.
+    coarsest = float(np.abs(g * w_scale[None, :]).max()) / fp.GAIN_MAX
     if kind == "output":
         worst = float((np.abs(g) * flat_abs[None, :] * count + np.abs(b)).max())
-        v_scale = worst * timesteps / fp.V_MAX if worst > 0 else 1.0
+        v_scale = max(worst * timesteps / fp.V_MAX, coarsest) if worst > 0 else 1.0
         theta, lam12 = fp.OUTPUT_THETA, fp.LEAK_ONE
     else:
-        v_scale = float(threshold) / theta_int
+        v_scale = max(float(threshold) / theta_int, coarsest)
         theta, lam12 = int(fp.quantize_voltage(threshold, v_scale)), fp.quantize_leak(leak)
     g_real = g * w_scale[None, :] / v_scale
-    g_q, shift = fp.quantize_gain(g_real)
+    try:
+        g_q, shift = fp.quantize_gain(g_real)
+    except ValueError as exc:
+        raise ModelFormatError(f"builder:{name}: {exc}") from None
     b_q = fp.quantize_voltage(b, v_scale)
     bshape = (-1,) + (1,) * (w.ndim - 1)
     w_err = np.linalg.norm(w - w_q * w_scale.reshape(bshape)) / max(np.linalg.norm(w), 1e-300)

@@ -41,24 +41,49 @@ def load_array(path, label) -> np.ndarray:
         raise EventsimError(f"{path}: cannot read {label} ({exc})") from None
 
 
-def _cmd_run(args) -> int:
-    from .simulator import Simulator
+def add_run_arguments(r: argparse.ArgumentParser) -> None:
+    """The arguments ``eventsim run`` shares with ``python -m lava_port run``."""
+    r.add_argument("model", help="model file (.h5)")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", help=".npy float array (N, C, H, W) in [0, 1]")
+    src.add_argument("--spikes", help=".npy int array (N, T, C, H, W) in {-1, 0, 1}")
+    r.add_argument("--timesteps", type=int, help="T (default: the model's)")
+    r.add_argument("--gamma", type=float, default=0.5, help="SAM kernel steepness (default 0.5)")
+    r.add_argument("--seed", type=int, default=0, help="encoder seed (default 0)")
+    r.add_argument("--sam-layers", help="comma-separated spiking layers (default: every conv layer)")
+    r.add_argument("--convention", choices=("paper", "reference"), default="paper", help="SAM convention")
+    r.add_argument("--record-spikes", action="store_true", help="store every layer's spikes")
+    r.add_argument("--out", required=True, help="result file (.h5)")
 
-    sam_layers = None if args.sam_layers is None else [s for s in args.sam_layers.split(",") if s]
-    sim = Simulator(args.model, sam_gamma=args.gamma, sam_layers=sam_layers, sam_convention=args.convention)
-    images = load_array(args.images, "images") if args.images else None
-    spikes = load_array(args.spikes, "spikes") if args.spikes else None
+
+def run_inputs(args):
+    """``(sam_layers, images, spikes)`` from parsed run arguments; checks the output path first."""
     from ._io import check_output_path
 
     check_output_path(args.out)
-    result = sim.run(images=images, spikes=spikes, timesteps=args.timesteps, seed=args.seed,
-                     record_spikes=args.record_spikes, backend=args.backend)
-    result.save(args.out)
-    n, steps = result.logits.shape[0], result.timesteps
-    print(f"simulated {n} image(s) x {steps} steps with {args.backend}; wrote {args.out}")
+    sam_layers = None if args.sam_layers is None else [s for s in args.sam_layers.split(",") if s]
+    images = load_array(args.images, "images") if args.images else None
+    spikes = load_array(args.spikes, "spikes") if args.spikes else None
+    return sam_layers, images, spikes
+
+
+def report_run(result, out, backend) -> None:
+    """Print what a run did and where it went."""
+    print(f"simulated {result.logits.shape[0]} image(s) x {result.timesteps} steps with {backend}; wrote {out}")
     print(f"predictions: {result.predictions.tolist()}")
     for name, rate in result.spike_rates().items():
         print(f"  {name:>12s}: spike rate {rate:.4f}")
+
+
+def _cmd_run(args) -> int:
+    from .simulator import Simulator
+
+    sam_layers, images, spikes = run_inputs(args)
+    sim = Simulator(args.model, sam_gamma=args.gamma, sam_layers=sam_layers, sam_convention=args.convention)
+    result = sim.run(images=images, spikes=spikes, timesteps=args.timesteps, seed=args.seed,
+                     record_spikes=args.record_spikes, backend=args.backend)
+    result.save(args.out)
+    report_run(result, args.out, args.backend)
     return 0
 
 
@@ -91,18 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="simulate a model file on images or spikes and write a result file")
-    r.add_argument("model", help="model file (.h5)")
-    src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", help=".npy float array (N, C, H, W) in [0, 1]")
-    src.add_argument("--spikes", help=".npy int array (N, T, C, H, W) in {-1, 0, 1}")
-    r.add_argument("--timesteps", type=int, help="T (default: the model's)")
-    r.add_argument("--gamma", type=float, default=0.5, help="SAM kernel steepness (default 0.5)")
-    r.add_argument("--seed", type=int, default=0, help="encoder seed (default 0)")
-    r.add_argument("--sam-layers", help="comma-separated spiking layers (default: every conv layer)")
-    r.add_argument("--convention", choices=("paper", "reference"), default="paper", help="SAM convention")
-    r.add_argument("--record-spikes", action="store_true", help="store every layer's spikes")
+    add_run_arguments(r)
     r.add_argument("--backend", choices=("eventsim", "reference"), default="eventsim")
-    r.add_argument("--out", required=True, help="result file (.h5)")
     r.set_defaults(func=_cmd_run)
 
     i = sub.add_parser("info", help="layers, shapes, neurons, synapses, bit widths, quantization error")

@@ -132,5 +132,5 @@ def check_spikes(spikes, input_shape=None, name="spikes") -> np.ndarray:
     bad = (arr != -1) & (arr != 0) & (arr != 1)
     if np.any(bad):
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InputError(f"{name}: values must be -1, 0 or 1; found {arr[idx]!r} at index {idx}")
+        raise InputError(f"{name}: values must be -1, 0 or 1; found {arr[idx].item()!r} at index {idx}")
     return arr.astype(np.int8)

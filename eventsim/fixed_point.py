@@ -237,6 +237,21 @@ def sam_decay(trace, factor):
     return round_shift(trace * factor, SAM_FRAC_BITS)
 
 
+def sam_to_real(q24: np.ndarray) -> np.ndarray:
+    """Q24 SAM maps to float32 real values: one rounding, the same on every backend.
+
+    Parameters
+    ----------
+    q24 : ndarray of int64
+
+    Returns
+    -------
+    ndarray of float32
+        ``float32(q24 / 2^24)``.
+    """
+    return (q24 / float(SAM_ONE)).astype(np.float32)
+
+
 def quantize_leak(lam: float) -> int:
     """``lam12 = round(4096 * lambda)``, for ``lambda`` in [0, 1]."""
     return int(np.rint(LEAK_ONE * lam))

@@ -99,7 +99,12 @@ def sam_grid(image, sam: dict, steps: int = 10, title: str | None = None, layers
     axes[0, 0].set_title("input", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.3)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 0.95, 1))
+    mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(0, 1))
+    cax = fig.add_axes((0.955, 0.15, 0.012, 0.7))
+    bar = fig.colorbar(mappable, cax=cax)
+    bar.set_label("SAM, min-max per layer over time", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import fixed_point as fp
 from . import reference as ref
+from ._progress import Progress
 from .encoding import check_images, check_spikes, check_timesteps, encode_poisson
 from .errors import InputError
 from .kernels import plan as kp
@@ -18,6 +19,8 @@ from .model_io import load_model
 from .result import Result
 
 BACKENDS = ("eventsim", "reference")
+#: Images per engine call; progress is reported between calls.
+CHUNK = 64
 
 
 class Simulator:
@@ -85,7 +88,8 @@ class Simulator:
         return encode_poisson(imgs, steps, seed, mean=self.model.input_mean, std=self.model.input_std,
                               start_index=start_index)
 
-    def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim"):
+    def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim",
+            progress=None):
         """Simulate a batch.
 
         Parameters
@@ -103,6 +107,9 @@ class Simulator:
             Also return every spiking layer's spikes and the final voltages.
         backend : {"eventsim", "reference"}
             The event-driven Numba engine, or the dense NumPy specification.
+        progress : bool, optional
+            Print progress on stderr; default: when stderr is a terminal and
+            the batch has more than one chunk of images.
 
         Returns
         -------
@@ -116,11 +123,22 @@ class Simulator:
                                sam_convention=self.sam_convention)
             out = _from_reference(run, record_spikes)
         else:
-            out = self._run_engine(x, record_spikes)
-        out.attrs = self._attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
+            out = self._run_engine(x, record_spikes, progress)
+        out.attrs = self.result_attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
         return out
 
-    def _attrs(self, steps, seed, backend):
+    def result_attrs(self, steps, seed, backend) -> dict:
+        """The ``Result.attrs`` of a run of this simulator; every backend uses it.
+
+        Parameters
+        ----------
+        steps : int
+            ``T`` of the run.
+        seed : int
+            Encoder seed, or -1 when spikes were given.
+        backend : str
+            ``"eventsim"``, ``"reference"`` or ``"lava"``.
+        """
         return {
             "timesteps": int(steps), "gamma": float(self.sam_gamma), "sam_convention": self.sam_convention,
             "seed": seed, "model_sha256": self.model.sha256, "backend": backend,
@@ -128,10 +146,10 @@ class Simulator:
                         **{layer.name: layer.num_neurons for layer in self.model.neuron_layers}},
         }
 
-    def _run_engine(self, x, record):
+    def _run_engine(self, x, record, progress=None):
         plan, model = self._plan, self.model
         n, steps = x.shape[:2]
-        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2)).reshape(n, steps, -1)
+        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2))
         n_layers = plan.meta.shape[0]
         outs = (
             np.zeros((n, model.num_classes), np.int64),
@@ -142,7 +160,12 @@ class Simulator:
         )
         table = fp.sam_decay_table(self.sam_gamma, steps)
         net = (plan.meta, plan.weights, plan.gains, plan.biases)
-        run_batch(net, table, self.sam_convention == "reference", spikes_cl, outs)
+        reference = self.sam_convention == "reference"
+        bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > CHUNK else False)
+        for lo in range(0, n, CHUNK):
+            hi = min(n, lo + CHUNK)
+            run_batch(net, table, reference, spikes_cl[lo:hi], tuple(o[lo:hi] for o in outs))
+            bar.update(hi - lo)
         return _engine_result(model, plan, outs, steps, record)
 
 
@@ -173,7 +196,7 @@ def _engine_result(model, plan, outs, steps, record):
         h, w = int(row[kp.H]), int(row[kp.W])
         start = steps * int(row[kp.SAM_HW_OFF])
         block = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
-        sam[name] = _sam_to_float(block)
+        sam[name] = fp.sam_to_real(block)
     names = list(plan.names) + ["input"]
     counts = {name: {key: counters[:, i, j].copy() for j, key in enumerate(ref.COUNTER_NAMES)}
               for i, name in enumerate(names)}
@@ -191,15 +214,10 @@ def _engine_result(model, plan, outs, steps, record):
     return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)
 
 
-def _sam_to_float(q24: np.ndarray) -> np.ndarray:
-    """Q24 integer maps to float32 real values (one rounding, same on every backend)."""
-    return (q24 / float(fp.SAM_ONE)).astype(np.float32)
-
-
 def _from_reference(run: ref.ReferenceRun, record: bool) -> Result:
     spikes = voltages = None
     if record:
         spikes = {k: v for k, v in run.spikes.items() if k != "input"}
         voltages = dict(run.voltages)
-    return Result(logits=run.logits, sam={k: _sam_to_float(v) for k, v in run.sam.items()},
+    return Result(logits=run.logits, sam={k: fp.sam_to_real(v) for k, v in run.sam.items()},
                   counts=run.counts, attrs={}, spikes=spikes, voltages=voltages)

@@ -17,9 +17,9 @@ import numpy as np
 from numba import prange
 
 from .jit import kernel, parallel_kernel
-from .neurons import update_neurons
-from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, INPUT, SAM_HW_OFF, SAM_SLOT, SPIKING, SRC,
-                   V_OFF, C, H, W)
+from .neurons import emit_spikes, update_voltages
+from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, SAM_HW_OFF, SAM_SLOT,
+                   SPIKING, SRC, V_OFF, C, H, W)
 from .sam import sam_update
 from .synapses import gather_input, scatter
 
@@ -36,7 +36,7 @@ def run_image(net, table, reference, spikes, outs):
         SAM decay table.
     reference : bool
         SAM convention ``"reference"`` instead of ``"paper"``.
-    spikes : ndarray of int8, shape (T, H*W*C)
+    spikes : ndarray of int8, shape (T, H, W, C)
         Input spikes, channels-last.
     outs : tuple
         ``(out_v (K,), sam (T * sum HW,), counters (L+1, 4, T), rec (T, n) or
@@ -50,16 +50,17 @@ def run_image(net, table, reference, spikes, outs):
     n = meta[n_layers - 1, V_OFF] + meta[n_layers - 1, C] * meta[n_layers - 1, H] * meta[n_layers - 1, W]
     vol = np.zeros(n, np.int64)
     acc = np.zeros(n, np.int32)
-    events = np.empty(n, np.int32)
+    events = np.empty((3, n), np.int32)
     n_events = np.zeros(n_layers, np.int64)
-    in_events = np.empty(spikes.shape[1], np.int32)
-    in_signs = np.empty(spikes.shape[1], np.int8)
+    n_in_max = spikes.shape[1] * spikes.shape[2] * spikes.shape[3]
+    in_events = np.empty((3, n_in_max), np.int32)
+    in_signs = np.empty(n_in_max, np.int8)
     no_signs = np.empty(0, np.int8)
     sam_n = 0
     for l in range(n_layers):
         if meta[l, SAM_SLOT] >= 0:
             sam_n += meta[l, C] * meta[l, H] * meta[l, W]
-    sam_state = np.zeros((3, sam_n), np.int64)
+    sam_state = np.zeros((sam_n, 3), np.int64)
     for t in range(steps):
         n_in = gather_input(spikes[t], in_events, in_signs)
         counters[n_layers, CNT_SPIKES, t] = n_in
@@ -68,14 +69,16 @@ def run_image(net, table, reference, spikes, outs):
             if src == INPUT:
                 ops = scatter(meta[l], in_events, n_in, in_signs, weights, acc)
             else:
-                ops = scatter(meta[l], events[meta[src, V_OFF]:], n_events[src], no_signs, weights, acc)
+                ops = scatter(meta[l], events[:, meta[src, V_OFF] :], n_events[src], no_signs, weights, acc)
             counters[l, CNT_SYNOPS, t] = ops
         for l in range(n_layers):
             if meta[l, SPIKING]:
-                _observe(meta[l], t, events[meta[l, V_OFF]:], n_events[l], sam_state, table, reference,
+                _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], sam_state, table, reference,
                          sam_maps, rec, counters[l])
         for l in range(n_layers):
-            n_events[l], counters[l, CNT_SAT, t] = update_neurons(meta[l], t, vol, acc, gains, biases, events)
+            counters[l, CNT_SAT, t] = update_voltages(meta[l], t, vol, acc, gains, biases)
+            if meta[l, SPIKING]:
+                n_events[l] = emit_spikes(meta[l], vol, events[:, meta[l, V_OFF] :])
     last = meta[n_layers - 1]
     out_v[:] = vol[last[V_OFF] : last[V_OFF] + last[C]]
     if final_v.shape[0] > 0:
@@ -88,7 +91,7 @@ def _observe(m, t, events, n_events, sam_state, table, reference, sam_maps, rec,
     counter[CNT_SPIKES, t] = n_events
     if rec.shape[0] > 0:
         for e in range(n_events):
-            rec[t, m[V_OFF] + events[e]] = 1
+            rec[t, m[V_OFF] + (events[EV_Y, e] * m[W] + events[EV_X, e]) * m[C] + events[EV_C, e]] = 1
     if m[SAM_SLOT] >= 0:
         hw = m[H] * m[W]
         steps = counter.shape[1]

@@ -1,19 +1,24 @@
-"""Neuron update kernel: leak, per-step gain, soft reset, 24-bit saturation."""
+"""Neuron kernels: the voltage update (leak, per-step gain, soft reset, 24-bit
+saturation) and the emission of the next step's spikes.
+
+The update is a branch-free sweep over every neuron (O(neurons), as on Loihi)
+so it vectorizes; emission is a separate scan that writes the compact event
+list of the neurons above threshold.
+"""
 from __future__ import annotations
 
 from .. import fixed_point as fp
 from .jit import kernel
-from .plan import G_OFF, LAM12, SHIFT, TG, THETA, V_OFF, C, H, W
+from .plan import EV_C, EV_X, EV_Y, G_OFF, LAM12, SHIFT, TG, THETA, V_OFF, C, H, W
 
 
 @kernel
-def update_neurons(m, t, vol, acc, gains, biases, events):
-    """Advance one layer from ``v[t-1]`` to ``v[t]`` and list its next spikes.
+def update_voltages(m, t, vol, acc, gains, biases):
+    """Advance one layer from ``v[t-1]`` to ``v[t]``; clear its accumulators.
 
-    Applies :func:`eventsim.fixed_point.neuron_step` to every neuron (an
-    O(neurons) sweep, as on Loihi), clears the accumulators, and writes the
-    neurons with ``v[t] > theta`` (the spikes of step ``t + 1``) to
-    ``events``.
+    Applies :func:`eventsim.fixed_point.neuron_step` to every neuron; the
+    spike ``s[t] = v[t-1] > theta`` that drives the soft reset is recomputed
+    here from the stored voltage.
 
     Parameters
     ----------
@@ -26,32 +31,58 @@ def update_neurons(m, t, vol, acc, gains, biases, events):
         Synaptic sums ``I[t]``, read and zeroed.
     gains, biases : ndarray of int64
         Flat ``G`` and ``B`` tables.
-    events : ndarray of int32
-        Output event list of this layer (local indices).
 
     Returns
     -------
-    n_events : int
-        Spikes of step ``t + 1``.
-    n_saturated : int
+    int
         Neurons clamped at step ``t``.
     """
     c_out = m[C]
-    n_pos = m[H] * m[W]
-    v0 = m[V_OFF]
     g0 = m[G_OFF] + (t * c_out if m[TG] > 1 else 0)
     theta, shift, lam12 = m[THETA], m[SHIFT], m[LAM12]
-    n_events = 0
+    v_layer = vol[m[V_OFF] : m[V_OFF] + m[H] * m[W] * c_out]
+    a_layer = acc[m[V_OFF] : m[V_OFF] + m[H] * m[W] * c_out]
+    g = gains[g0 : g0 + c_out]
+    b = biases[g0 : g0 + c_out]
     n_sat = 0
-    for pos in range(n_pos):
-        base = v0 + pos * c_out
+    for pos in range(m[H] * m[W]):
+        v_row = v_layer[pos * c_out : (pos + 1) * c_out]
+        a_row = a_layer[pos * c_out : (pos + 1) * c_out]
         for c in range(c_out):
-            j = base + c
-            v, _, sat = fp.neuron_step(vol[j], acc[j], gains[g0 + c], biases[g0 + c], shift, theta, lam12)
-            vol[j] = v
-            acc[j] = 0
+            v, _, sat = fp.neuron_step(v_row[c], a_row[c], g[c], b[c], shift, theta, lam12)
+            v_row[c] = v
+            a_row[c] = 0
             n_sat += sat
-            if v > theta:
-                events[v0 + n_events] = j - v0
-                n_events += 1
-    return n_events, n_sat
+    return n_sat
+
+
+@kernel
+def emit_spikes(m, vol, events):
+    """List the neurons with ``v > theta``: the spikes of the next step.
+
+    Parameters
+    ----------
+    m : ndarray of int64, shape (N_META,)
+    vol : ndarray of int64
+        Voltages after :func:`update_voltages`.
+    events : ndarray of int32, shape (3, >= neurons)
+        Output: this layer's event list (rows ``EV_Y``, ``EV_X``, ``EV_C``).
+
+    Returns
+    -------
+    int
+        Number of events.
+    """
+    c_out, w, theta = m[C], m[W], m[THETA]
+    v0 = m[V_OFF]
+    n = 0
+    for y in range(m[H]):
+        for x in range(w):
+            row = vol[v0 + (y * w + x) * c_out : v0 + (y * w + x + 1) * c_out]
+            for c in range(c_out):
+                if row[c] > theta:
+                    events[EV_Y, n] = y
+                    events[EV_X, n] = x
+                    events[EV_C, n] = c
+                    n += 1
+    return n

@@ -5,10 +5,13 @@ the constants below).  Per-layer arrays are concatenated into flat buffers
 addressed by offsets stored in ``meta``:
 
 * weights, int32, pre-transposed so the inner loop runs over output channels:
-  conv ``[c_in][ky][kx][c_out]``, dense ``[f_in][c_out]``;
+  conv ``[c_in][k-1-ky][k-1-kx][c_out]`` (flipped, see
+  :func:`~eventsim.kernels.synapses.scatter`), dense ``[f_in][c_out]``;
 * gains and biases, int64 ``[T_g][C]``;
-* neuron state (voltage, accumulator, event list), channels-last
-  ``[y][x][c]``: neuron ``(c, y, x)`` has local index ``(y * W + x) * C + c``.
+* neuron state (voltage, accumulator), channels-last ``[y][x][c]``: neuron
+  ``(c, y, x)`` has local index ``(y * W + x) * C + c``;
+* event lists, int32 ``(3, n)``: rows ``EV_Y``, ``EV_X``, ``EV_C``, each
+  layer's block starting at its voltage offset.
 """
 from __future__ import annotations
 
@@ -26,10 +29,14 @@ POOL, PH, PW, GAP = 8, 9, 10, 11
 K, W_OFF, G_OFF, TG = 12, 13, 14, 15
 SHIFT, THETA, LAM12, V_OFF = 16, 17, 18, 19
 SAM_OFF, SPIKING, SAM_SLOT, SAM_HW_OFF = 20, 21, 22, 23
-N_META = 24
+POOL_SHIFT = 24
+N_META = 25
 
 KIND_CONV, KIND_DENSE = 0, 1
 INPUT = -1
+
+# event-list rows
+EV_Y, EV_X, EV_C = 0, 1, 2
 
 # counter rows
 CNT_SPIKES, CNT_SYNOPS, CNT_SAM, CNT_SAT = 0, 1, 2, 3
@@ -68,7 +75,7 @@ class Plan(NamedTuple):
 def _weights_channels_last(layer) -> np.ndarray:
     w = layer.weight.astype(np.int32)
     if layer.kind == "conv":
-        return np.ascontiguousarray(w.transpose(1, 2, 3, 0)).ravel()
+        return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 2, 3, 0)).ravel()
     return np.ascontiguousarray(w.T).ravel()
 
 
@@ -86,7 +93,7 @@ def build_plan(model: Model, sam_layers) -> Plan:
         row[C], row[H], row[W] = layer.out_shape
         row[SRC] = INPUT if conn.source == "input" else index[conn.source]
         row[SC], row[SH], row[SW] = conn.source_shape
-        row[POOL] = conn.pool
+        row[POOL], row[POOL_SHIFT] = conn.pool, conn.pool.bit_length() - 1
         row[PH], row[PW] = conn.pooled_shape[1], conn.pooled_shape[2]
         row[GAP] = int(conn.gap)
         row[K] = layer.kernel_size

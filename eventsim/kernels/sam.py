@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .. import fixed_point as fp
 from .jit import kernel
-from .plan import SAM_OFF, C
+from .plan import EV_C, EV_X, EV_Y, SAM_OFF, C, W
 
 TRACE, T_LAST, COUNT = 0, 1, 2
 
@@ -28,12 +28,13 @@ def sam_update(m, events, n_events, t, state, table, sam_map, reference):
     Parameters
     ----------
     m : ndarray of int64, shape (N_META,)
-    events : ndarray of int32
-        The layer's spikes at step ``t`` (local channels-last indices).
+    events : ndarray of int32, shape (3, >= n_events)
+        The layer's spikes at step ``t`` (rows ``EV_Y``, ``EV_X``, ``EV_C``).
     n_events : int
     t : int
-    state : ndarray of int64, shape (3, sam_neurons)
-        Rows ``TRACE`` (Q24), ``T_LAST`` and ``COUNT``; block at ``m[SAM_OFF]``.
+    state : ndarray of int64, shape (sam_neurons, 3)
+        Columns ``TRACE`` (Q24), ``T_LAST`` and ``COUNT``; the layer's block
+        starts at row ``m[SAM_OFF]`` in channels-last neuron order.
     table : ndarray of int64, shape (T + 1,)
         ``L[d]`` from :func:`eventsim.fixed_point.sam_decay_table`.
     sam_map : ndarray of int64, shape (H*W,)
@@ -41,16 +42,16 @@ def sam_update(m, events, n_events, t, state, table, sam_map, reference):
     reference : bool
         Use the released-code convention.
     """
-    c_out = m[C]
+    c_out, w = m[C], m[W]
     s0 = m[SAM_OFF]
     for e in range(n_events):
-        i = events[e]
-        n = s0 + i
-        x = fp.sam_decay(state[TRACE, n], table[t - state[T_LAST, n]])
+        pos = events[EV_Y, e] * w + events[EV_X, e]
+        n = s0 + pos * c_out + events[EV_C, e]
+        x = fp.sam_decay(state[n, TRACE], table[t - state[n, T_LAST]])
         ncs = x
         if reference:
-            ncs += fp.SAM_ONE + (t - state[COUNT, n]) * table[t]
-        sam_map[i // c_out] += ncs
-        state[TRACE, n] = x + fp.SAM_ONE
-        state[T_LAST, n] = t
-        state[COUNT, n] += 1
+            ncs += fp.SAM_ONE + (t - state[n, COUNT]) * table[t]
+        sam_map[pos] += ncs
+        state[n, TRACE] = x + fp.SAM_ONE
+        state[n, T_LAST] = t
+        state[n, COUNT] += 1

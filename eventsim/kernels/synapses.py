@@ -1,15 +1,16 @@
-"""Synaptic scatter kernels: each event adds one weight row per target position.
+"""Synaptic scatter kernels: each event adds its weight rows to the target accumulators.
 
-A source event is a local index ``i`` in the channels-last layout of its
-layer (or of the input).  It is decoded to ``(c, y, x)``, moved to its pooled
-position ``(y // p, x // p)`` (dropped when outside the floor-cropped map),
-and its weight rows are added to the target accumulator, whose inner loop
-over output channels is contiguous so it vectorizes.
+A source event is a ``(y, x, c)`` triple (stored as three rows of an int32
+array, so no kernel divides to decode an index).  It moves to its pooled
+position ``(y // p, x // p)`` (a shift: ``p`` is a power of two; dropped when
+outside the floor-cropped map), and its weight rows are added to the target
+accumulator, whose inner loop over output channels is contiguous so it
+vectorizes.
 """
 from __future__ import annotations
 
 from .jit import kernel
-from .plan import GAP, KIND, KIND_CONV, PH, POOL, PW, SC, SW, C, H, K, V_OFF, W, W_OFF
+from .plan import EV_C, EV_X, EV_Y, GAP, KIND, KIND_CONV, PH, POOL_SHIFT, PW, C, H, K, V_OFF, W, W_OFF
 
 
 @kernel
@@ -18,10 +19,10 @@ def gather_input(spikes_t, events, signs):
 
     Parameters
     ----------
-    spikes_t : ndarray of int8, shape (H*W*C,)
+    spikes_t : ndarray of int8, shape (H, W, C)
         Input spikes at one step, channels-last, values in {-1, 0, 1}.
-    events : ndarray of int32
-        Output: indices of the non-zero entries.
+    events : ndarray of int32, shape (3, >= H*W*C)
+        Output: rows ``EV_Y``, ``EV_X``, ``EV_C`` of the non-zero entries.
     signs : ndarray of int8
         Output: their signs.
 
@@ -31,17 +32,22 @@ def gather_input(spikes_t, events, signs):
         Number of events.
     """
     n = 0
-    for i in range(spikes_t.shape[0]):
-        s = spikes_t[i]
-        if s != 0:
-            events[n] = i
-            signs[n] = s
-            n += 1
+    for y in range(spikes_t.shape[0]):
+        for x in range(spikes_t.shape[1]):
+            for c in range(spikes_t.shape[2]):
+                s = spikes_t[y, x, c]
+                if s != 0:
+                    events[EV_Y, n] = y
+                    events[EV_X, n] = x
+                    events[EV_C, n] = c
+                    signs[n] = s
+                    n += 1
     return n
 
 
 @kernel
-def _add_row(acc, a0, weights, w0, n, negative):
+def _add_block(acc, a0, weights, w0, n, negative):
+    """``acc[a0:a0+n] += weights[w0:w0+n]`` (or ``-=``) through slice views, so it vectorizes."""
     dst = acc[a0 : a0 + n]
     src = weights[w0 : w0 + n]
     if negative:
@@ -56,12 +62,19 @@ def _add_row(acc, a0, weights, w0, n, negative):
 def scatter(m, events, n_events, signs, weights, acc):
     """Add the weight rows of ``n_events`` source events into ``acc``.
 
+    For a conv target, an event at pooled position ``(yy, xx)`` reaches the
+    outputs ``yo in [yy - pad, yy + pad]``, ``xo in [xx - pad, xx + pad]``
+    (clipped to the map).  The weights are stored flipped,
+    ``[c_in][k-1-ky][k-1-kx][c_out]``, so for one ``yo`` the clipped run of
+    ``xo`` and its weights are both contiguous: one vector loop of
+    ``n_x * C_out`` adds per kernel row.
+
     Parameters
     ----------
     m : ndarray of int64, shape (N_META,)
         Plan row of the target layer.
-    events : ndarray of int32
-        Source events (local channels-last indices).
+    events : ndarray of int32, shape (3, >= n_events)
+        Source events as rows ``EV_Y``, ``EV_X``, ``EV_C``.
     n_events : int
     signs : ndarray of int8
         Event signs, or an empty array for binary hidden-layer spikes.
@@ -75,35 +88,30 @@ def scatter(m, events, n_events, signs, weights, acc):
     int
         Synaptic operations: weights added (border-clipped).
     """
-    c_src, w_src, p = m[SC], m[SW], m[POOL]
+    p_shift = m[POOL_SHIFT]
     c_out, h, w, k = m[C], m[H], m[W], m[K]
     ph, pw, v0, w0 = m[PH], m[PW], m[V_OFF], m[W_OFF]
     pad = k // 2
     signed = signs.shape[0] > 0
+    conv = m[KIND] == KIND_CONV
     synops = 0
     for e in range(n_events):
-        i = events[e]
-        c = i % c_src
-        pos = i // c_src
-        yy = (pos // w_src) // p
-        xx = (pos % w_src) // p
+        c = events[EV_C, e]
+        yy = events[EV_Y, e] >> p_shift
+        xx = events[EV_X, e] >> p_shift
         if yy >= ph or xx >= pw:
             continue
         negative = signed and signs[e] < 0
-        if m[KIND] == KIND_CONV:
-            for ky in range(k):
-                yo = yy - ky + pad
-                if yo < 0 or yo >= h:
-                    continue
-                for kx in range(k):
-                    xo = xx - kx + pad
-                    if xo < 0 or xo >= w:
-                        continue
-                    _add_row(acc, v0 + (yo * w + xo) * c_out, weights, w0 + ((c * k + ky) * k + kx) * c_out,
-                             c_out, negative)
-                    synops += c_out
+        if conv:
+            y_lo, y_hi = max(0, yy - pad), min(h - 1, yy + pad)
+            x_lo, x_hi = max(0, xx - pad), min(w - 1, xx + pad)
+            run = (x_hi - x_lo + 1) * c_out
+            for yo in range(y_lo, y_hi + 1):
+                tap = (c * k + yo - yy + pad) * k + x_lo - xx + pad
+                _add_block(acc, v0 + (yo * w + x_lo) * c_out, weights, w0 + tap * c_out, run, negative)
+            synops += (y_hi - y_lo + 1) * run
         else:
             f = c if m[GAP] else (c * ph + yy) * pw + xx
-            _add_row(acc, v0, weights, w0 + f * c_out, c_out, negative)
+            _add_block(acc, v0, weights, w0 + f * c_out, c_out, negative)
             synops += c_out
     return synops

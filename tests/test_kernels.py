@@ -1,0 +1,110 @@
+"""Each Numba kernel against its slow, obvious NumPy twin, exactly."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eventsim import fixed_point as fp
+from eventsim import reference as ref
+from eventsim.kernels import plan as kp
+from eventsim.kernels.neurons import emit_spikes, update_voltages
+from eventsim.kernels.sam import sam_update
+from eventsim.kernels.synapses import gather_input, scatter
+from eventsim.random_models import random_model
+from eventsim.topology import connections
+from strategies import build_model, model_specs
+
+
+def to_channels_last(x):
+    """(N, C, H, W) -> (N, H*W*C)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(x.shape[0], -1)
+
+
+def event_list(x):
+    """Non-zero entries of one (C, H, W) map as (3, n) rows y, x, c, in channels-last order."""
+    c, y, xx = np.nonzero(x)
+    order = np.lexsort((c, xx, y))
+    return np.stack([y[order], xx[order], c[order]]).astype(np.int32)
+
+
+@given(st.integers(0, 2**31 - 1), st.floats(0, 1))
+def test_gather_input_twin(seed, density):
+    rng = np.random.default_rng(seed)
+    spikes = (rng.choice([-1, 1], (4, 5, 3)) * (rng.random((4, 5, 3)) < density)).astype(np.int8)
+    events, signs = np.empty((3, 60), np.int32), np.empty(60, np.int8)
+    n = gather_input(spikes, events, signs)
+    want = event_list(spikes.transpose(2, 0, 1))
+    np.testing.assert_array_equal(events[:, :n], want)
+    np.testing.assert_array_equal(signs[:n], spikes[want[0], want[1], want[2]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=model_specs(max_timesteps=2), density=st.floats(0.01, 0.9))
+def test_scatter_twin(spec, density):
+    model = build_model(spec)
+    plan = kp.build_plan(model, ())
+    rng = np.random.default_rng(spec["seed"])
+    for i, conn in enumerate(connections(model)):
+        shape = (1,) + conn.source_shape
+        x = (rng.random(shape) < density).astype(np.int64)
+        signed = conn.source == "input"
+        if signed:
+            x *= rng.choice([-1, 1], shape)
+        want, want_ops = ref.synaptic_input(conn, x)
+        events = event_list(x[0])
+        signs = x[0][events[2], events[0], events[1]].astype(np.int8) if signed else np.empty(0, np.int8)
+        acc = np.zeros(plan.n_neurons, np.int32)
+        ops = scatter(plan.meta[i], events, events.shape[1], signs, plan.weights, acc)
+        lo = plan.meta[i, kp.V_OFF]
+        got = acc[lo : lo + conn.target.num_neurons]
+        np.testing.assert_array_equal(got, to_channels_last(want)[0], err_msg=conn.target.name)
+        assert ops == want_ops[0]
+
+
+@given(seed=st.integers(0, 2**31 - 1), t=st.integers(0, 29))
+def test_update_and_emit_twin(seed, t):
+    model = random_model(seed=seed % 50, input_shape=(2, 8, 8), timesteps=30)
+    plan = kp.build_plan(model, ())
+    rng = np.random.default_rng(seed)
+    vol = rng.integers(fp.V_MIN, fp.V_MAX, plan.n_neurons, endpoint=True).astype(np.int64)
+    vol[::3] = rng.integers(-3, 3, vol[::3].size) * 40000  # near the threshold too
+    acc = rng.integers(-(2**19), 2**19, plan.n_neurons).astype(np.int32)
+    v_in, a_in = vol.copy(), acc.copy()
+    events = np.empty((3, plan.n_neurons), np.int32)
+    for i, layer in enumerate(model.neuron_layers):
+        m = plan.meta[i]
+        lo, hi = m[kp.V_OFF], m[kp.V_OFF] + layer.num_neurons
+        n_sat = update_voltages(m, t, vol, acc, plan.gains, plan.biases)
+        row = t if layer.gain_steps > 1 else 0
+        c = layer.out_shape[0]
+        g = np.tile(layer.gain[row].astype(np.int64), layer.num_neurons // c)
+        b = np.tile(layer.bias[row].astype(np.int64), layer.num_neurons // c)
+        want, _, sat = fp.neuron_step(v_in[lo:hi], a_in[lo:hi].astype(np.int64), g, b, layer.shift, layer.theta,
+                                      layer.lam12)
+        np.testing.assert_array_equal(vol[lo:hi], want)
+        assert not acc[lo:hi].any()
+        assert n_sat == sat.sum()
+        if layer.spiking:
+            n_ev = emit_spikes(m, vol, events)
+            _, h, w = layer.out_shape
+            above = (want > layer.theta).reshape(h, w, c).transpose(2, 0, 1)
+            np.testing.assert_array_equal(events[:, :n_ev], event_list(above))
+
+
+@pytest.mark.parametrize("convention", ["paper", "reference"])
+@given(seed=st.integers(0, 2**31 - 1), gamma=st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]))
+def test_sam_update_twin(convention, seed, gamma):
+    rng = np.random.default_rng(seed)
+    c, h, w, steps = 3, 4, 5, 25
+    spikes = rng.random((1, steps, c, h, w)) < rng.uniform(0.05, 0.8)
+    table = fp.sam_decay_table(gamma, steps)
+    twin = ref._SamTrace((1, c, h, w), table, convention)
+    m = np.zeros(kp.N_META, np.int64)
+    m[kp.C], m[kp.H], m[kp.W] = c, h, w
+    state = np.zeros((c * h * w, 3), np.int64)
+    for t in range(steps):
+        want = twin.update(spikes[:, t], t)[0]
+        events = event_list(spikes[0, t])
+        got = np.zeros(h * w, np.int64)
+        sam_update(m, events, events.shape[1], t, state, table, got, convention == "reference")
+        np.testing.assert_array_equal(got.reshape(h, w), want)
