@@ -143,8 +143,8 @@ def localization_error(maps, reference, size=None, eps: float = BCE_EPS):
     return per_step.min(axis=1), per_step.argmin(axis=1)
 
 
-def pixel_variance(maps, size=None) -> np.ndarray:
-    r"""Heatmap pixel variance (paper Fig. 3): the largest per-step variance of the peak-scaled maps.
+def pixel_variance(maps, size=None, normalize: str = "peak") -> np.ndarray:
+    r"""Heatmap pixel variance (paper Fig. 3): the largest per-step variance of the normalised maps.
 
     .. math:: V = \max_t \operatorname{Var}_{i,j}\left(\frac{R(M)_{t,ij}}{\max_{t',i',j'} R(M)_{t',i'j'}}\right)
 
@@ -153,14 +153,20 @@ def pixel_variance(maps, size=None) -> np.ndarray:
     maps : array_like of float, shape (N, T, h, w) or (N, h, w)
     size : tuple of int, optional
         Resize to ``(H, W)`` first.
+    normalize : {"peak", "minmax"}
+        ``"peak"`` (the definition above): the stack is peak-scaled over all
+        steps.  ``"minmax"``: each step min-max normalised on its own (a
+        sensitivity check; it stretches near-flat maps to [0, 1]).
 
     Returns
     -------
     ndarray of float64, shape (N,), values in [0, 0.25]
     """
+    if normalize not in ("peak", "minmax"):
+        raise ConfigError(f"normalize: expected 'peak' or 'minmax', got {normalize!r}")
     m = _check_nonneg(maps, "maps")
-    m = m[:, None] if m.ndim == 3 else m
-    return peak_scale(resize(m, size)).var(axis=(-2, -1)).max(axis=1)
+    m = resize(m[:, None] if m.ndim == 3 else m, size)
+    return (peak_scale(m) if normalize == "peak" else minmax(m)).var(axis=(-2, -1)).max(axis=1)
 
 
 def normalized_l1(clean, adversarial, size=None) -> np.ndarray:

@@ -85,6 +85,10 @@ def test_pixel_variance_known_values():
     np.testing.assert_allclose(M.pixel_variance(5 * stack), [0.25])
     only_quiet = np.stack([0.1 * half(), 7 * np.ones((8, 8))])[None]
     np.testing.assert_allclose(M.pixel_variance(only_quiet), [(0.1 / 7) ** 2 * 0.25])
+    # per-step min-max stretches the quiet half map to [0, 1]; the flat map becomes zeros
+    np.testing.assert_allclose(M.pixel_variance(only_quiet, normalize="minmax"), [0.25])
+    with pytest.raises(ConfigError, match="normalize"):
+        M.pixel_variance(only_quiet, normalize="max")
 
 
 def test_normalized_l1_known_values():

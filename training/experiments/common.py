@@ -106,12 +106,12 @@ class Scale:
 
 
 QUICK = Scale(name="quick", size=32, arch="P,8,P,12,P,16,G", layers=("conv1", "conv2", "conv3"), timesteps=8,
-              conv_timesteps=16, conv_scale=0.8, snn_epochs=1, snn_train=160, leak_epochs=1, ann_epochs=3,
+              conv_timesteps=16, conv_scale=0.6, snn_epochs=1, snn_train=160, leak_epochs=1, ann_epochs=3,
               ann_train=320, ann_lr=0.05, dropout=0.0, val_size=32, calibration=32, eval_n=32, map_n=6, show=2,
               composites=6)
 
 FULL = Scale(name="full", size=64, arch="P,16,P,32,P,64,P,64,G", layers=("conv2", "conv3", "conv4"), timesteps=20,
-             conv_timesteps=100, conv_scale=0.8, snn_epochs=10, snn_train=5000, leak_epochs=3, ann_epochs=20,
+             conv_timesteps=100, conv_scale=0.6, snn_epochs=10, snn_train=5000, leak_epochs=3, ann_epochs=20,
              ann_train=10000, ann_lr=0.05, dropout=0.0, val_size=250, calibration=256, eval_n=1000, map_n=100,
              show=3, composites=100)
 

@@ -62,13 +62,20 @@ def heat_grid(rows, steps=10, title=None):
         for c in range(used, n_cols):
             axes[r, c].axis("off")
     axes[0, 0].set_title("input", fontsize=6, pad=2)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.25)
+    _title(fig, title, 9)
     return fig
 
 
-def panel_row(panels, titles, row_labels=None, title=None):
+def _title(fig, title, size):
+    """Suptitle above the axes: tight layout inside a band that leaves room for it."""
+    top = 1.0
+    if title:
+        fig.suptitle(title, fontsize=size, y=0.995, va="top")
+        top = 1.0 - 0.32 / fig.get_figheight()
+    fig.tight_layout(pad=0.25, rect=(0, 0, 1, top))
+
+
+def panel_row(panels, titles, title=None):
     """A table of single maps: ``panels[r][c]`` is ``(image, map or None)``; ``None`` draws the bare image."""
     plt = _plt()
     n_rows, n_cols = len(panels), len(titles)
@@ -85,11 +92,7 @@ def panel_row(panels, titles, row_labels=None, title=None):
                 overlay(ax, img, minmax(resize(heat, img.shape[-2:])))
             if r == 0:
                 ax.set_title(titles[c], fontsize=7)
-        if row_labels:
-            axes[r, 0].set_ylabel(row_labels[r], fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+    _title(fig, title, 9)
     return fig
 
 
@@ -130,6 +133,5 @@ def curves(panels, xlabel, ylabel, title, xticks=None, sharey=True):
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
     axes[0, -1].legend(fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    _title(fig, title, 10)
     return fig
