@@ -57,3 +57,9 @@ bench-quick: venv lava-venv
 clean:
 	rm -rf $(VENV) $(LAVA_VENV) demo-out build *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# The shipped default model: SpikingVGG trained on SynthShapes (docs/training.md).
+default-model: venv
+	mkdir -p build
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --out build/default_model.pt \
+	  --export eventsim/data/default_model.h5 --evaluate 2000

@@ -74,13 +74,19 @@ def constant_gain_model(input_shape=(3, 32, 32), firing=1.0, seed=0) -> Model:
 
 
 def test_images(model: Model, n: int, seed: int = 0) -> np.ndarray:
-    """SynthShapes test images when the training package is present, else uniform noise."""
-    try:
-        from training.data import synthshapes_images
+    """``n`` SynthShapes test images at the model's input size (uniform noise if that cannot be had).
 
-        return synthshapes_images(n, size=model.input_shape[1], split="test", seed=seed)
-    except (ImportError, TypeError, AttributeError):
-        return np.random.default_rng(seed).uniform(0, 1, (n,) + model.input_shape)
+    SynthShapes needs the training package and 3-channel inputs of at least 16 pixels.
+    """
+    c, h, w = model.input_shape
+    try:
+        from training.data import SynthShapes
+
+        if c == 3 and min(h, w) >= 16:
+            return SynthShapes("test", size=(h, w), seed=seed, length=n).arrays(0, n)[0]
+    except ImportError:
+        pass
+    return np.random.default_rng(seed).uniform(0, 1, (n,) + model.input_shape)
 
 
 def input_spikes(model: Model, images: np.ndarray, timesteps=None, seed=0) -> np.ndarray:

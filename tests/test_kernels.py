@@ -101,7 +101,8 @@ def test_sam_update_twin(convention, seed, gamma):
     twin = ref._SamTrace((1, c, h, w), table, convention)
     m = np.zeros(kp.N_META, np.int64)
     m[kp.C], m[kp.H], m[kp.W] = c, h, w
-    state = np.zeros((c * h * w, 3), np.int64)
+    size = c * h * w
+    state = (np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(size, np.int32))
     for t in range(steps):
         want = twin.update(spikes[:, t], t)[0]
         events = event_list(spikes[0, t])

@@ -69,6 +69,7 @@ def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, 
         extra.setdefault("float_accuracy", {"split": "val", "n": ckpt["train"].get("val_size"),
                                             "value": history[-1]["val_acc"]})
     extra.setdefault("seed", ckpt.get("train", {}).get("seed"))
+    extra.setdefault("train_epoch_seconds", float(sum(h.get("seconds", 0.0) for h in history)))
     model = export_checkpoint(ckpt, net, out_path, label=str(ckpt_path), extra_provenance=extra)
     print(f"exported {ckpt_path} -> {out_path} (sha256 {model.sha256[:16]})")
     for name, err in model.provenance["quantization_error"].items():

@@ -162,17 +162,17 @@ def _background(rng, h, w):
     if texture == 1:                                   # stripes
         ang, freq = rng.uniform(0, np.pi), rng.uniform(3, 10) / max(h, w)
         wave = np.sin(2 * np.pi * freq * (xx * np.cos(ang) + yy * np.sin(ang)) + rng.uniform(0, 2 * np.pi))
-        img += rng.uniform(0.08, 0.22) * wave[:, :, None] * rng.normal(0, 1, 3)
+        img += rng.uniform(0.05, 0.15) * wave[:, :, None] * rng.normal(0, 1, 3)
     elif texture == 2:                                 # dot lattice
         step = rng.uniform(5, 10)
         dots = (np.hypot((yy % step) - step / 2, (xx % step) - step / 2) < step / 5).astype(float)
-        img += rng.uniform(0.1, 0.25) * dots[:, :, None] * rng.normal(0, 1, 3)
-    for _ in range(rng.integers(3, 8)):
+        img += rng.uniform(0.06, 0.15) * dots[:, :, None] * rng.normal(0, 1, 3)
+    for _ in range(rng.integers(2, 6)):
         kind, colour = rng.integers(3), rng.random(3)
         p0 = rng.uniform(0, 1, 2) * (h, w)
         if kind == 0:                                  # line segment
             p1 = p0 + rng.uniform(8, 0.6 * max(h, w)) * _unit(rng)
-            alpha = _segment_alpha(yy, xx, p0, p1, rng.uniform(1.0, 2.5))
+            alpha = _segment_alpha(yy, xx, p0, p1, rng.uniform(1.0, 2.0))
         elif kind == 1:                                # small dot
             alpha = np.clip(rng.uniform(1.5, 3.5) + 0.5 - np.hypot(yy - p0[0], xx - p0[1]), 0, 1)
         else:                                          # wavy stroke
@@ -205,9 +205,9 @@ def _wave_alpha(rng, yy, xx, p0):
 def _object(rng, label, h, w, bg):
     """Render the object; returns coverage alpha (H, W) and colour field (H, W, 3)."""
     side = min(h, w)
-    radius = rng.uniform(0.22, 0.34) * side
+    radius = rng.uniform(0.24, 0.36) * side
     cy, cx = rng.uniform(radius, h - radius), rng.uniform(radius, w - radius)
-    angle, aspect = rng.uniform(-np.pi / 6, np.pi / 6), rng.uniform(0.85, 1.15)
+    angle, aspect = rng.uniform(-np.pi / 12, np.pi / 12), rng.uniform(0.9, 1.1)
     k = _SUPERSAMPLE
     sub = (np.arange(k) + 0.5) / k - 0.5
     ys = (np.arange(h)[:, None] + sub[None, :]).ravel()

@@ -1,5 +1,8 @@
 """Accuracy and spike counts of a network on a batch of images, in torch or in eventsim.
 
+Torch is imported only by the torch evaluators, so ``eventsim evaluate
+--backend eventsim`` works without it.
+
 Both backends see the *same* input spikes: :func:`eventsim.encode_poisson`
 with the seed and each image's index in the data set (``start_index``), so
 any difference between them comes from the fixed-point arithmetic alone.
@@ -9,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from eventsim import Simulator, encode_poisson
 
@@ -47,20 +49,24 @@ class Evaluation:
 def _batches(n, batch_size, progress, desc):
     starts = range(0, n, batch_size)
     if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+        try:
+            from tqdm import tqdm
+        except ModuleNotFoundError:
+            tqdm = None
+        if tqdm is not None:
+            starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     for s in starts:
         yield s, min(n, s + batch_size)
 
 
 def input_spikes(images, timesteps, seed, mean, std, start_index=0):
     """``encode_poisson`` of a slice of the data set as a float32 tensor (N, T, C, H, W)."""
+    import torch
+
     x = encode_poisson(images, timesteps, seed, mean=mean, std=std, start_index=start_index)
     return torch.from_numpy(x.astype(np.float32))
 
 
-@torch.no_grad()
 def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=False) -> Evaluation:
     """Run a float SNN (``SpikingVGG`` or ``FoldedSNN``) in eval mode on eventsim's input spikes.
 
@@ -82,13 +88,16 @@ def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=Fa
     -------
     Evaluation
     """
+    import torch
+
     net.eval()
     steps = net.cfg.timesteps if timesteps is None else int(timesteps)
     logits, counts = [], {}
     neurons = {"input": int(np.prod(images.shape[1:]))}
     for a, b in _batches(len(images), batch_size, progress, "torch"):
         spikes = input_spikes(images[a:b], steps, seed, net.cfg.mean, net.cfg.std, start_index=a)
-        out, rec = net(spikes, record=True)
+        with torch.no_grad():
+            out, rec = net(spikes, record=True)
         logits.append(out.double().numpy())
         counts.setdefault("input", []).append(spikes.abs().flatten(2).sum(2).long().numpy())
         for name, s in rec.items():
@@ -127,12 +136,14 @@ def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, prog
                       {k: neurons[k] for k in counts})
 
 
-@torch.no_grad()
 def evaluate_ann(net, images, batch_size=128, progress=False) -> Evaluation:
     """Logits of a ReLU :class:`~training.models.AnnVGG` on normalised images."""
+    import torch
+
     net.eval()
     logits = []
     for a, b in _batches(len(images), batch_size, progress, "ann"):
-        x = net.normalize(torch.as_tensor(images[a:b], dtype=torch.float32))
-        logits.append(net(x).double().numpy())
+        with torch.no_grad():
+            x = net.normalize(torch.as_tensor(images[a:b], dtype=torch.float32))
+            logits.append(net(x).double().numpy())
     return Evaluation(np.concatenate(logits))

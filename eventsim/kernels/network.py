@@ -60,7 +60,7 @@ def run_image(net, table, reference, spikes, outs):
     for l in range(n_layers):
         if meta[l, SAM_SLOT] >= 0:
             sam_n += meta[l, C] * meta[l, H] * meta[l, W]
-    sam_state = np.zeros((sam_n, 3), np.int64)
+    sam_state = (np.zeros(sam_n, np.int64), np.zeros(sam_n, np.int32), np.zeros(sam_n if reference else 0, np.int32))
     for t in range(steps):
         n_in = gather_input(spikes[t], in_events, in_signs)
         counters[n_layers, CNT_SPIKES, t] = n_in

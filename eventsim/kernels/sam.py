@@ -18,8 +18,6 @@ from .. import fixed_point as fp
 from .jit import kernel
 from .plan import EV_C, EV_X, EV_Y, SAM_OFF, C, W
 
-TRACE, T_LAST, COUNT = 0, 1, 2
-
 
 @kernel
 def sam_update(m, events, n_events, t, state, table, sam_map, reference):
@@ -32,9 +30,11 @@ def sam_update(m, events, n_events, t, state, table, sam_map, reference):
         The layer's spikes at step ``t`` (rows ``EV_Y``, ``EV_X``, ``EV_C``).
     n_events : int
     t : int
-    state : ndarray of int64, shape (sam_neurons, 3)
-        Columns ``TRACE`` (Q24), ``T_LAST`` and ``COUNT``; the layer's block
-        starts at row ``m[SAM_OFF]`` in channels-last neuron order.
+    state : tuple of ndarray, each shape (sam_neurons,)
+        ``(trace, t_last, count)``: the Q24 trace (int64), the step of the
+        last spike (int32) and, for the ``"reference"`` convention only, the
+        number of earlier spikes (int32).  The layer's block starts at
+        ``m[SAM_OFF]``, in channels-last neuron order.
     table : ndarray of int64, shape (T + 1,)
         ``L[d]`` from :func:`eventsim.fixed_point.sam_decay_table`.
     sam_map : ndarray of int64, shape (H*W,)
@@ -44,14 +44,15 @@ def sam_update(m, events, n_events, t, state, table, sam_map, reference):
     """
     c_out, w = m[C], m[W]
     s0 = m[SAM_OFF]
+    trace, t_last, count = state
     for e in range(n_events):
         pos = events[EV_Y, e] * w + events[EV_X, e]
         n = s0 + pos * c_out + events[EV_C, e]
-        x = fp.sam_decay(state[n, TRACE], table[t - state[n, T_LAST]])
+        x = fp.sam_decay(trace[n], table[t - t_last[n]])
         ncs = x
         if reference:
-            ncs += fp.SAM_ONE + (t - state[n, COUNT]) * table[t]
+            ncs += fp.SAM_ONE + (t - count[n]) * table[t]
+            count[n] += 1
         sam_map[pos] += ncs
-        state[n, TRACE] = x + fp.SAM_ONE
-        state[n, T_LAST] = t
-        state[n, COUNT] += 1
+        trace[n] = x + fp.SAM_ONE
+        t_last[n] = t
