@@ -24,6 +24,8 @@ from .errors import ConfigError
 
 #: Clamp of the predicted probability in the binary cross entropy.
 BCE_EPS = 1e-2
+#: Images per chunk where per-step stacks are resized.
+CHUNK = 16
 
 
 def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -59,7 +61,7 @@ def resize(maps, size) -> np.ndarray:
     h, w = (int(v) for v in size)
     if h < 1 or w < 1:
         raise ConfigError(f"size: expected positive (H, W), got {size}")
-    return np.einsum("yh,...hw,xw->...yx", _interp_matrix(h, m.shape[-2]), m, _interp_matrix(w, m.shape[-1]))
+    return _interp_matrix(h, m.shape[-2]) @ m @ _interp_matrix(w, m.shape[-1]).T
 
 
 def minmax(maps) -> np.ndarray:
@@ -138,8 +140,9 @@ def localization_error(maps, reference, size=None, eps: float = BCE_EPS):
     if size is None and m.shape[-2:] != g.shape[-2:]:
         raise ConfigError(f"size: needed when maps {m.shape[-2:]} and reference {g.shape[-2:]} differ in resolution")
     size = g.shape[-2:] if size is None else tuple(size)
-    target = minmax(resize(g, size))[:, None]
-    per_step = binary_cross_entropy(minmax(resize(m, size)), target, eps)
+    per_step = np.concatenate([                       # chunks of images bound the memory of the resized stacks
+        binary_cross_entropy(minmax(resize(m[a:a + CHUNK], size)), minmax(resize(g[a:a + CHUNK], size))[:, None], eps)
+        for a in range(0, len(m), CHUNK)])
     return per_step.min(axis=1), per_step.argmin(axis=1)
 
 
@@ -165,8 +168,10 @@ def pixel_variance(maps, size=None, normalize: str = "peak") -> np.ndarray:
     if normalize not in ("peak", "minmax"):
         raise ConfigError(f"normalize: expected 'peak' or 'minmax', got {normalize!r}")
     m = _check_nonneg(maps, "maps")
-    m = resize(m[:, None] if m.ndim == 3 else m, size)
-    return (peak_scale(m) if normalize == "peak" else minmax(m)).var(axis=(-2, -1)).max(axis=1)
+    m = m[:, None] if m.ndim == 3 else m
+    scale = peak_scale if normalize == "peak" else minmax
+    return np.concatenate([scale(resize(m[a:a + CHUNK], size)).var(axis=(-2, -1)).max(axis=1)
+                           for a in range(0, len(m), CHUNK)])
 
 
 def normalized_l1(clean, adversarial, size=None) -> np.ndarray:

@@ -110,3 +110,21 @@ def test_cache_dir_that_is_a_file(tmp_path, capsys):
     f.write_text("x")
     err = run_error(["gamma", "--quick", "--out", str(tmp_path / "o"), "--cache-dir", str(f)], capsys)
     assert "not a folder" in err
+
+
+def test_helpers_with_known_answers():
+    from training.experiments.common import FULL, QUICK
+    from training.experiments.multi_object import binomial_p
+    from training.experiments.surrogate_vs_conversion import temporal_profile
+    from training.experiments.zoo import recipe_key
+
+    assert binomial_p(5, 5) == pytest.approx(1 / 32)
+    assert binomial_p(0, 7) == 1.0 and binomial_p(0, 0) == 1.0
+    assert binomial_p(8, 10) == pytest.approx((45 + 10 + 1) / 1024)
+    flat = temporal_profile(__import__("numpy").array([0.0, 1.0, 1.0, 1.0]), delay=1)
+    assert flat == {"cv": 0.0, "peak_time": pytest.approx(1 / 3), "end_level": 1.0}
+    r = FULL.snn_recipe(0.9)
+    assert recipe_key(r) == recipe_key(dict(reversed(list(r.items()))))       # key order does not matter
+    assert recipe_key(r) != recipe_key(FULL.snn_recipe(0.8)) != recipe_key(QUICK.snn_recipe(0.9))
+    assert recipe_key(FULL.snn_recipe(0.99, ablation=True)) != recipe_key(FULL.snn_recipe(0.99))
+    assert recipe_key(r).startswith("snn-")

@@ -40,7 +40,8 @@ def simulate(model, images, layers, gamma, seed=0, progress=False):
     return sim.run(images=np.asarray(images, np.float32), seed=seed, progress=progress)
 
 
-def _bar(starts, progress, desc):
+def progress_bar(starts, progress, desc):
+    """``starts`` wrapped in a tqdm bar when ``progress`` is true."""
     if not progress:
         return starts
     from tqdm import tqdm
@@ -52,7 +53,7 @@ def ann_gradcam(ann, images, labels, layers, batch=64, progress=False) -> dict:
     """Grad-CAM of the ReLU VGG for the ground-truth ``labels``: ``{layer: float32 (N, h, w)}``."""
     out = {name: [] for name in layers}
     with GradCAM(ann, layers) as cam:
-        for a in _bar(range(0, len(images), batch), progress, "Grad-CAM"):
+        for a in progress_bar(range(0, len(images), batch), progress, "Grad-CAM"):
             maps = cam(torch.as_tensor(images[a:a + batch]), labels[a:a + batch])
             for name in layers:
                 out[name].append(maps[name].numpy())
@@ -64,7 +65,7 @@ def snn_gradcam(snn, images, labels, layers, seed=0, batch=16, progress=False) -
     cfg = snn.cfg
     out = {name: [] for name in layers}
     with SNNGradCAM(snn, layers) as cam:
-        for a in _bar(range(0, len(images), batch), progress, "SNN Grad-CAM"):
+        for a in progress_bar(range(0, len(images), batch), progress, "SNN Grad-CAM"):
             spikes = input_spikes(images[a:a + batch], cfg.timesteps, seed, cfg.mean, cfg.std, start_index=a)
             maps = cam(spikes, labels[a:a + batch])
             for name in layers:
