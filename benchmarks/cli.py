@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import time
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def _markdown(summary, results, elapsed, quick) -> str:
 
 
 def main(argv, prog="eventsim bench") -> int:
+    # Both Numba's OpenMP layer and PyTorch spin-wait by default; on a shared machine a
+    # spinning 2-thread run can be several times slower.  Passive waiting keeps ratios honest.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (under 3 minutes)")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")

@@ -225,7 +225,8 @@ def machine_info() -> dict:
     import numpy
 
     info = {"python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
-            "cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor()}
+            "cpus": os.cpu_count(), "machine": platform.machine(), "processor": platform.processor(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "load_average": os.getloadavg()}
     try:
         import torch
 

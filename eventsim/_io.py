@@ -28,6 +28,12 @@ def check_output_path(path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=".tmp"):
     """Yield a temporary path in the target's directory; rename it on success.
@@ -40,6 +46,7 @@ def atomic_output(path, suffix=".tmp"):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -153,7 +153,7 @@ class Simulator:
         n_layers = plan.meta.shape[0]
         outs = (
             np.zeros((n, model.num_classes), np.int64),
-            np.zeros((n, steps * plan.sam_pixels), np.int64),
+            np.zeros((n, steps * plan.sam_pixels), np.float32),
             np.zeros((n, n_layers + 1, 4, steps), np.int64),
             np.zeros((n, steps, plan.n_neurons) if record else (n, 0, 0), np.uint8),
             np.zeros((n, plan.n_neurons) if record else (n, 0), np.int64),
@@ -195,8 +195,7 @@ def _engine_result(model, plan, outs, steps, record):
         row = plan.meta[plan.names.index(name)]
         h, w = int(row[kp.H]), int(row[kp.W])
         start = steps * int(row[kp.SAM_HW_OFF])
-        block = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
-        sam[name] = fp.sam_to_real(block)
+        sam[name] = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
     names = list(plan.names) + ["input"]
     counts = {name: {key: counters[:, i, j].copy() for j, key in enumerate(ref.COUNTER_NAMES)}
               for i, name in enumerate(names)}

@@ -8,8 +8,8 @@ from eventsim import fixed_point as fp
 from eventsim import reference as ref
 from eventsim.kernels import plan as kp
 from eventsim.kernels.neurons import emit_spikes, update_voltages
-from eventsim.kernels.sam import sam_update
-from eventsim.kernels.synapses import gather_input, scatter
+from eventsim.kernels.sam import flush_map
+from eventsim.kernels.synapses import gather_input, gather_pooled_input, scatter, scatter_pooled
 from eventsim.random_models import random_model
 from eventsim.topology import connections
 from strategies import build_model, model_specs
@@ -85,7 +85,9 @@ def test_update_and_emit_twin(seed, t):
         assert not acc[lo:hi].any()
         assert n_sat == sat.sum()
         if layer.spiking:
-            n_ev = emit_spikes(m, vol, events)
+            no_sam = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32),
+                      np.zeros(31, np.int64), np.empty(0, np.int64), False)
+            n_ev = emit_spikes(m, vol, events, no_sam, t + 1)
             _, h, w = layer.out_shape
             above = (want > layer.theta).reshape(h, w, c).transpose(2, 0, 1)
             np.testing.assert_array_equal(events[:, :n_ev], event_list(above))
@@ -93,19 +95,67 @@ def test_update_and_emit_twin(seed, t):
 
 @pytest.mark.parametrize("convention", ["paper", "reference"])
 @given(seed=st.integers(0, 2**31 - 1), gamma=st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]))
-def test_sam_update_twin(convention, seed, gamma):
+def test_emission_sam_update_twin(convention, seed, gamma):
+    """The SAM trace update inside spike emission equals the dense twin, step by step."""
     rng = np.random.default_rng(seed)
     c, h, w, steps = 3, 4, 5, 25
     spikes = rng.random((1, steps, c, h, w)) < rng.uniform(0.05, 0.8)
     table = fp.sam_decay_table(gamma, steps)
     twin = ref._SamTrace((1, c, h, w), table, convention)
     m = np.zeros(kp.N_META, np.int64)
-    m[kp.C], m[kp.H], m[kp.W] = c, h, w
+    m[kp.C], m[kp.H], m[kp.W], m[kp.THETA], m[kp.SAM_SLOT] = c, h, w, 10, 0
     size = c * h * w
-    state = (np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(size, np.int32))
+    reference = convention == "reference"
+    state = (np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(size if reference else 0, np.int32))
+    events = np.empty((3, size), np.int32)
     for t in range(steps):
         want = twin.update(spikes[:, t], t)[0]
-        events = event_list(spikes[0, t])
-        got = np.zeros(h * w, np.int64)
-        sam_update(m, events, events.shape[1], t, state, table, got, convention == "reference")
-        np.testing.assert_array_equal(got.reshape(h, w), want)
+        vol = np.where(to_channels_last(spikes[:, t])[0], 11, 10).astype(np.int64)
+        step_map = np.zeros(h * w, np.int64)
+        n = emit_spikes(m, vol, events, state + (table, step_map, reference), t)
+        np.testing.assert_array_equal(events[:, :n], event_list(spikes[0, t]))
+        np.testing.assert_array_equal(step_map.reshape(h, w), want)
+
+
+def test_flush_map_rounds_like_sam_to_real():
+    q = np.random.default_rng(0).integers(0, 2**40, 500)
+    out = np.empty(500, np.float32)
+    scratch = q.copy()
+    flush_map(scratch, out)
+    np.testing.assert_array_equal(out, fp.sam_to_real(q))
+    assert not scratch.any()
+
+
+@settings(max_examples=40)
+@given(seed=st.integers(0, 2**31 - 1), pools=st.integers(1, 2), head=st.sampled_from(["conv", "gap", "flatten"]),
+       density=st.floats(0.0, 1.0), h=st.integers(4, 19), w=st.integers(4, 19))
+def test_pooled_input_twin(seed, pools, head, density, h, w):
+    """Pool-then-scatter of the signed input equals the reference's per-spike semantics."""
+    from eventsim import ModelBuilder
+
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder((3, h, w), default_timesteps=2)
+    for i in range(pools):
+        b.avgpool(f"p{i}")
+    if head == "conv":
+        b.conv("c", rng.normal(0, 0.5, (5, 3, 3, 3))).gap("g")
+    elif head == "gap":
+        b.gap("g")
+    else:
+        b.flatten("f")
+    model = b.output("out", rng.normal(0, 0.5, (4, b.shape[0]))).build()
+    plan = kp.build_plan(model, ())
+    conn, m = connections(model)[0], plan.meta[0]
+    x = ((rng.random((1, 3, h, w)) < density) * rng.choice([-1, 1], (1, 3, h, w))).astype(np.int64)
+    want, want_ops = ref.synaptic_input(conn, x)
+    counts = np.zeros((m[kp.PH], m[kp.PW], 3, 2), np.int32)
+    events = np.empty((3, counts[..., 0].size), np.int32)
+    values = np.empty((2, counts[..., 0].size), np.int32)
+    n, total = gather_pooled_input(np.ascontiguousarray(x[0].transpose(1, 2, 0)).astype(np.int8), m[kp.POOL_SHIFT],
+                                   counts, events, values)
+    assert total == np.abs(x).sum()
+    acc = np.zeros(plan.n_neurons, np.int32)
+    ops = scatter_pooled(m, events, n, values, plan.weights, acc)
+    got = acc[: conn.target.num_neurons]
+    np.testing.assert_array_equal(got, to_channels_last(want)[0])
+    assert ops == want_ops[0]

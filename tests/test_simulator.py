@@ -111,3 +111,13 @@ def test_load_rejects_other_files(tmp_path, model):
     junk.write_bytes(b"\0" * 100)
     with pytest.raises(ResultFormatError, match="not a readable HDF5"):
         Result.load(junk)
+
+
+def test_saved_files_get_the_usual_permissions(sim, tmp_path):
+    import os
+    import stat
+
+    path = sim.run(images=images(1)).save(tmp_path / "out.h5")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -56,3 +56,4 @@ def kernel(fn):
 def parallel_kernel(fn):
     """Compile ``fn`` with ``parallel=True`` (``prange`` over images)."""
     return numba.njit(parallel=True, **OPTIONS)(fn)
+

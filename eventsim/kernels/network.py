@@ -2,10 +2,12 @@
 
 Per step ``t`` (DESIGN section 5):
 
-1. gather the input events of step ``t``;
+1. gather the input events of step ``t`` (sum-pooled first when the input
+   is pooled before the first layer);
 2. scatter every layer's source events into its accumulator;
-3. count, record and SAM-update the spikes of step ``t``;
-4. update every layer's neurons, which lists the spikes of step ``t + 1``.
+3. count and record the spikes of step ``t``;
+4. update every layer's neurons, which lists the spikes of step ``t + 1``
+   and, in SAM layers, updates their traces and writes ``M_{t+1}``.
 
 Steps 2-3 only read event lists and step 4 only writes them, so one buffer
 per layer suffices and the layer order within a step does not matter: every
@@ -18,10 +20,11 @@ from numba import prange
 
 from .jit import kernel, parallel_kernel
 from .neurons import emit_spikes, update_voltages
-from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, SAM_HW_OFF, SAM_SLOT,
+from .plan import (CNT_SAM, CNT_SAT, CNT_SPIKES, CNT_SYNOPS, EV_C, EV_X, EV_Y, INPUT, PH, POOL, POOL_SHIFT, PW,
+                   SAM_HW_OFF, SAM_SLOT,
                    SPIKING, SRC, V_OFF, C, H, W)
-from .sam import sam_update
-from .synapses import gather_input, scatter
+from .sam import flush_map
+from .synapses import gather_input, gather_pooled_input, scatter, scatter_pooled
 
 
 @kernel
@@ -39,9 +42,10 @@ def run_image(net, table, reference, spikes, outs):
     spikes : ndarray of int8, shape (T, H, W, C)
         Input spikes, channels-last.
     outs : tuple
-        ``(out_v (K,), sam (T * sum HW,), counters (L+1, 4, T), rec (T, n) or
-        (0, 0), final_v (n,) or (0,))``, written in place.  ``counters[L]``
-        holds the input layer.
+        ``(out_v (K,), sam (T * sum HW,) float32, counters (L+1, 4, T),
+        rec (T, n) or (0, 0), final_v (n,) or (0,))``, written in place.
+        ``counters[L]`` holds the input layer; the SAM maps are laid out
+        layer by layer, each ``[t][y][x]``.
     """
     meta, weights, gains, biases = net
     out_v, sam_maps, counters, rec, final_v = outs
@@ -56,29 +60,47 @@ def run_image(net, table, reference, spikes, outs):
     in_events = np.empty((3, n_in_max), np.int32)
     in_signs = np.empty(n_in_max, np.int8)
     no_signs = np.empty(0, np.int8)
-    sam_n = 0
+    first = meta[0]
+    pooled_input = first[POOL] > 1  # pool the signed input before it fans out (synapses.gather_pooled_input)
+    pool_counts = np.zeros((first[PH], first[PW], spikes.shape[3], 2) if pooled_input else (0, 0, 0, 2), np.int32)
+    pool_values = np.empty((2, pool_counts.shape[0] * pool_counts.shape[1] * pool_counts.shape[2]), np.int32)
+    sam_n = sam_px = 0
     for l in range(n_layers):
         if meta[l, SAM_SLOT] >= 0:
             sam_n += meta[l, C] * meta[l, H] * meta[l, W]
+            sam_px += meta[l, H] * meta[l, W]
     sam_state = (np.zeros(sam_n, np.int64), np.zeros(sam_n, np.int32), np.zeros(sam_n if reference else 0, np.int32))
+    sam_step = np.zeros(sam_px, np.int64)
     for t in range(steps):
-        n_in = gather_input(spikes[t], in_events, in_signs)
-        counters[n_layers, CNT_SPIKES, t] = n_in
+        if pooled_input:
+            n_in, counters[n_layers, CNT_SPIKES, t] = gather_pooled_input(spikes[t], first[POOL_SHIFT], pool_counts,
+                                                                          in_events, pool_values)
+        else:
+            n_in = gather_input(spikes[t], in_events, in_signs)
+            counters[n_layers, CNT_SPIKES, t] = n_in
         for l in range(n_layers):
             src = meta[l, SRC]
-            if src == INPUT:
+            if src == INPUT and pooled_input:
+                ops = scatter_pooled(meta[l], in_events, n_in, pool_values, weights, acc)
+            elif src == INPUT:
                 ops = scatter(meta[l], in_events, n_in, in_signs, weights, acc)
             else:
                 ops = scatter(meta[l], events[:, meta[src, V_OFF] :], n_events[src], no_signs, weights, acc)
             counters[l, CNT_SYNOPS, t] = ops
         for l in range(n_layers):
             if meta[l, SPIKING]:
-                _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], sam_state, table, reference,
-                         sam_maps, rec, counters[l])
+                _observe(meta[l], t, events[:, meta[l, V_OFF] :], n_events[l], rec, counters[l])
         for l in range(n_layers):
             counters[l, CNT_SAT, t] = update_voltages(meta[l], t, vol, acc, gains, biases)
             if meta[l, SPIKING]:
-                n_events[l] = emit_spikes(meta[l], vol, events[:, meta[l, V_OFF] :])
+                m = meta[l]
+                step_map = sam_step[m[SAM_HW_OFF] : m[SAM_HW_OFF] + m[H] * m[W]]
+                sam = (sam_state[0], sam_state[1], sam_state[2], table, step_map, reference)
+                n_events[l] = emit_spikes(m, vol, events[:, m[V_OFF] :], sam, t + 1)
+                if m[SAM_SLOT] >= 0 and t + 1 < steps:
+                    base = steps * m[SAM_HW_OFF] + (t + 1) * m[H] * m[W]
+                    flush_map(step_map, sam_maps[base : base + m[H] * m[W]])
+                    counters[l, CNT_SAM, t + 1] = n_events[l]
     last = meta[n_layers - 1]
     out_v[:] = vol[last[V_OFF] : last[V_OFF] + last[C]]
     if final_v.shape[0] > 0:
@@ -86,18 +108,12 @@ def run_image(net, table, reference, spikes, outs):
 
 
 @kernel
-def _observe(m, t, events, n_events, sam_state, table, reference, sam_maps, rec, counter):
-    """Count, record and SAM-update the spikes of one layer at step ``t``."""
+def _observe(m, t, events, n_events, rec, counter):
+    """Count and record the spikes of one layer at step ``t``."""
     counter[CNT_SPIKES, t] = n_events
     if rec.shape[0] > 0:
         for e in range(n_events):
             rec[t, m[V_OFF] + (events[EV_Y, e] * m[W] + events[EV_X, e]) * m[C] + events[EV_C, e]] = 1
-    if m[SAM_SLOT] >= 0:
-        hw = m[H] * m[W]
-        steps = counter.shape[1]
-        base = steps * m[SAM_HW_OFF] + t * hw
-        sam_update(m, events, n_events, t, sam_state, table, sam_maps[base : base + hw], reference)
-        counter[CNT_SAM, t] = n_events
 
 
 @parallel_kernel

@@ -3,13 +3,14 @@ saturation) and the emission of the next step's spikes.
 
 The update is a branch-free sweep over every neuron (O(neurons), as on Loihi)
 so it vectorizes; emission is a separate scan that writes the compact event
-list of the neurons above threshold.
+list of the neurons above threshold and, for SAM layers, updates their traces.
 """
 from __future__ import annotations
 
 from .. import fixed_point as fp
 from .jit import kernel
-from .plan import EV_C, EV_X, EV_Y, G_OFF, LAM12, SHIFT, TG, THETA, V_OFF, C, H, W
+from .plan import EV_C, EV_X, EV_Y, G_OFF, LAM12, SAM_OFF, SAM_SLOT, SHIFT, TG, THETA, V_OFF, C, H, W
+from .sam import spike_ncs
 
 
 @kernel
@@ -57,8 +58,13 @@ def update_voltages(m, t, vol, acc, gains, biases):
 
 
 @kernel
-def emit_spikes(m, vol, events):
-    """List the neurons with ``v > theta``: the spikes of the next step.
+def emit_spikes(m, vol, events, sam, t_next):
+    """List the neurons with ``v > theta`` (the spikes of step ``t_next``) and update their SAM traces.
+
+    Emission scans the layer in channels-last order, so it knows each
+    spiking neuron's ``(y, x, c)`` and index without decoding anything; the
+    on-line SAM update of DESIGN section 4 (:mod:`eventsim.kernels.sam`) runs
+    right there, for SAM layers and ``t_next < T``.
 
     Parameters
     ----------
@@ -67,6 +73,15 @@ def emit_spikes(m, vol, events):
         Voltages after :func:`update_voltages`.
     events : ndarray of int32, shape (3, >= neurons)
         Output: this layer's event list (rows ``EV_Y``, ``EV_X``, ``EV_C``).
+    sam : tuple
+        ``(trace, t_last, count, table, step_map, reference)``: the Q24
+        traces (int64), last spike steps (int32), earlier-spike counts
+        (int32, sized only for the ``"reference"`` convention), the decay
+        table ``L`` (int64, ``T + 1``), this layer's Q24 map of step
+        ``t_next`` (int64, ``H*W``) and the convention flag.  State arrays
+        are indexed from ``m[SAM_OFF]`` in channels-last neuron order.
+    t_next : int
+        The step these spikes belong to.
 
     Returns
     -------
@@ -74,15 +89,28 @@ def emit_spikes(m, vol, events):
         Number of events.
     """
     c_out, w, theta = m[C], m[W], m[THETA]
-    v0 = m[V_OFF]
+    v0, s0 = m[V_OFF], m[SAM_OFF]
+    trace, t_last, count, table, step_map, reference = sam
+    do_sam = m[SAM_SLOT] >= 0 and t_next < table.shape[0] - 1
     n = 0
     for y in range(m[H]):
         for x in range(w):
-            row = vol[v0 + (y * w + x) * c_out : v0 + (y * w + x + 1) * c_out]
+            pos = y * w + x
+            row = vol[v0 + pos * c_out : v0 + (pos + 1) * c_out]
             for c in range(c_out):
                 if row[c] > theta:
                     events[EV_Y, n] = y
                     events[EV_X, n] = x
                     events[EV_C, n] = c
                     n += 1
+                    if do_sam:  # on-line SAM, DESIGN section 4 (kernels/sam.py)
+                        k = s0 + pos * c_out + c
+                        decayed = fp.sam_decay(trace[k], table[t_next - t_last[k]])
+                        if reference:
+                            step_map[pos] += spike_ncs(decayed, t_next, count[k], table[t_next], True)
+                            count[k] += 1
+                        else:
+                            step_map[pos] += decayed
+                        trace[k] = decayed + fp.SAM_ONE
+                        t_last[k] = t_next
     return n

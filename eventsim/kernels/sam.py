@@ -14,45 +14,54 @@ for every earlier step without a spike).  Cost: O(1) per spike.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import fixed_point as fp
+from numba.extending import register_jitable
+
 from .jit import kernel
-from .plan import EV_C, EV_X, EV_Y, SAM_OFF, C, W
 
 
-@kernel
-def sam_update(m, events, n_events, t, state, table, sam_map, reference):
-    """Update the traces of the spiking neurons and add their NCS to ``M_t``.
+@register_jitable
+def spike_ncs(decayed, t, earlier, e_t, reference):
+    """NCS contribution of one spike at step ``t`` (scalars only, so it inlines).
 
     Parameters
     ----------
-    m : ndarray of int64, shape (N_META,)
-    events : ndarray of int32, shape (3, >= n_events)
-        The layer's spikes at step ``t`` (rows ``EV_Y``, ``EV_X``, ``EV_C``).
-    n_events : int
+    decayed : int
+        The neuron's trace decayed to ``t``: ``rs(x L[t - t_last], 24)``, Q24.
     t : int
-    state : tuple of ndarray, each shape (sam_neurons,)
-        ``(trace, t_last, count)``: the Q24 trace (int64), the step of the
-        last spike (int32) and, for the ``"reference"`` convention only, the
-        number of earlier spikes (int32).  The layer's block starts at
-        ``m[SAM_OFF]``, in channels-last neuron order.
-    table : ndarray of int64, shape (T + 1,)
-        ``L[d]`` from :func:`eventsim.fixed_point.sam_decay_table`.
-    sam_map : ndarray of int64, shape (H*W,)
-        ``M_t`` of this layer at this step, Q24.
+    earlier : int
+        Number of the neuron's earlier spikes (``"reference"`` only).
+    e_t : int
+        ``L[t] = rint(2^24 e^{-gamma t})`` (``"reference"`` only).
     reference : bool
-        Use the released-code convention.
+
+    Returns
+    -------
+    int
+        ``decayed`` (Eq. 13), or for the released code's loop
+        ``decayed + 2^24 + (t - earlier) L[t]``.
     """
-    c_out, w = m[C], m[W]
-    s0 = m[SAM_OFF]
-    trace, t_last, count = state
-    for e in range(n_events):
-        pos = events[EV_Y, e] * w + events[EV_X, e]
-        n = s0 + pos * c_out + events[EV_C, e]
-        x = fp.sam_decay(trace[n], table[t - t_last[n]])
-        ncs = x
-        if reference:
-            ncs += fp.SAM_ONE + (t - count[n]) * table[t]
-            count[n] += 1
-        sam_map[pos] += ncs
-        trace[n] = x + fp.SAM_ONE
-        t_last[n] = t
+    if reference:
+        return decayed + fp.SAM_ONE + (t - earlier) * e_t
+    return decayed
+
+
+@kernel
+def flush_map(q24, out):
+    """Write one step's Q24 map as float32 real values and clear it.
+
+    ``out[i] = float32(q24[i] / 2^24)``: the rounding of
+    :func:`eventsim.fixed_point.sam_to_real` (an exact float64 division by a
+    power of two, then one round to nearest float32).
+
+    Parameters
+    ----------
+    q24 : ndarray of int64, shape (H*W,)
+        ``M_t`` in Q24; zeroed on return.
+    out : ndarray of float32, shape (H*W,)
+    """
+    for i in range(q24.shape[0]):
+        out[i] = np.float32(q24[i] / float(fp.SAM_ONE))
+        q24[i] = 0

@@ -115,3 +115,110 @@ def scatter(m, events, n_events, signs, weights, acc):
             _add_block(acc, v0, weights, w0 + f * c_out, c_out, negative)
             synops += c_out
     return synops
+
+
+@kernel
+def gather_pooled_input(spikes_t, p_shift, counts, events, values):
+    """Sum-pool one step of signed input spikes and list the non-empty pooled cells.
+
+    Pooling first turns up to ``p^2`` input spikes that land on the same
+    pooled cell into one weighted event, so the first layer adds one weight
+    row times a small integer instead of one row per spike.
+
+    Parameters
+    ----------
+    spikes_t : ndarray of int8, shape (H, W, C)
+        Input spikes at one step, channels-last, values in {-1, 0, 1}.
+    p_shift : int
+        ``log2(p)`` of the total pool factor ``p``.
+    counts : ndarray of int32, shape (PH, PW, C, 2)
+        Scratch: signed sum and spike count per pooled cell (floor-cropped).
+    events : ndarray of int32, shape (3, >= PH*PW*C)
+        Output: rows ``EV_Y``, ``EV_X``, ``EV_C`` of the cells with spikes.
+    values : ndarray of int32, shape (2, >= PH*PW*C)
+        Output: row 0 the signed sum (the weight multiplier), row 1 the
+        number of spikes (for the synaptic-op count).
+
+    Returns
+    -------
+    n_events : int
+        Number of pooled events.
+    n_spikes : int
+        Number of input spikes at this step (cropped ones included).
+    """
+    ph, pw, c_in = counts.shape[0], counts.shape[1], counts.shape[2]
+    counts[:] = 0
+    total = 0
+    for y in range(spikes_t.shape[0]):
+        yy = y >> p_shift
+        for x in range(spikes_t.shape[1]):
+            xx = x >> p_shift
+            inside = yy < ph and xx < pw
+            if inside:  # branch-free inner loop: about 40% of input pixels spike, at random
+                for c in range(c_in):
+                    s = spikes_t[y, x, c]
+                    counts[yy, xx, c, 0] += s
+                    counts[yy, xx, c, 1] += s != 0
+            else:
+                for c in range(c_in):
+                    total += spikes_t[y, x, c] != 0
+    n = 0
+    for y in range(ph):
+        for x in range(pw):
+            for c in range(c_in):
+                if counts[y, x, c, 1] != 0:
+                    events[EV_Y, n] = y
+                    events[EV_X, n] = x
+                    events[EV_C, n] = c
+                    values[0, n] = counts[y, x, c, 0]
+                    values[1, n] = counts[y, x, c, 1]
+                    total += counts[y, x, c, 1]
+                    n += 1
+    return n, total
+
+
+@kernel
+def _add_scaled_block(acc, a0, weights, w0, n, scale):
+    """``acc[a0:a0+n] += scale * weights[w0:w0+n]`` through slice views."""
+    dst = acc[a0 : a0 + n]
+    src = weights[w0 : w0 + n]
+    for j in range(n):
+        dst[j] += scale * src[j]
+
+
+@kernel
+def scatter_pooled(m, events, n_events, values, weights, acc):
+    """:func:`scatter` for pooled, weighted events from :func:`gather_pooled_input`.
+
+    Events are already at pooled positions; each adds ``value`` times its
+    weight rows (nothing when the signed sum is 0).  Synaptic operations
+    count every input spike, as :func:`scatter` would: ``spikes * run``.
+
+    Returns
+    -------
+    int
+        Synaptic operations.
+    """
+    c_out, h, w, k = m[C], m[H], m[W], m[K]
+    ph, pw, v0, w0 = m[PH], m[PW], m[V_OFF], m[W_OFF]
+    pad = k // 2
+    conv = m[KIND] == KIND_CONV
+    synops = 0
+    for e in range(n_events):
+        c, yy, xx = events[EV_C, e], events[EV_Y, e], events[EV_X, e]
+        scale, spikes = values[0, e], values[1, e]
+        if conv:
+            y_lo, y_hi = max(0, yy - pad), min(h - 1, yy + pad)
+            x_lo, x_hi = max(0, xx - pad), min(w - 1, xx + pad)
+            run = (x_hi - x_lo + 1) * c_out
+            if scale != 0:
+                for yo in range(y_lo, y_hi + 1):
+                    tap = (c * k + yo - yy + pad) * k + x_lo - xx + pad
+                    _add_scaled_block(acc, v0 + (yo * w + x_lo) * c_out, weights, w0 + tap * c_out, run, scale)
+            synops += spikes * (y_hi - y_lo + 1) * run
+        else:
+            f = c if m[GAP] else (c * ph + yy) * pw + xx
+            if scale != 0:
+                _add_scaled_block(acc, v0, weights, w0 + f * c_out, c_out, scale)
+            synops += spikes * c_out
+    return synops
