@@ -89,8 +89,11 @@ def _check_nonneg(maps, name):
 def binary_cross_entropy(pred, target, eps: float = BCE_EPS) -> np.ndarray:
     r"""Mean pixelwise binary cross entropy over the last two axes.
 
-    .. math:: \mathrm{BCE}(g, m) = -\frac{1}{HW} \sum_{i,j} \left[g_{ij} \ln \hat m_{ij} + (1 - g_{ij}) \ln(1 - \hat m_{ij})\right],
-              \qquad \hat m = \mathrm{clip}(m, \epsilon, 1 - \epsilon)
+    .. math::
+
+        \mathrm{BCE}(g, m) = -\frac{1}{HW} \sum_{i,j}
+            \left[g_{ij} \ln \hat m_{ij} + (1 - g_{ij}) \ln(1 - \hat m_{ij})\right],
+        \qquad \hat m = \mathrm{clip}(m, \epsilon, 1 - \epsilon)
 
     Parameters
     ----------

@@ -98,9 +98,9 @@ def run(ctx):
     ctx.save_figure(figures.curves({"accuracy": {net: ([255 * e for e in epsilons], acc[net]) for net in acc}},
                                    "epsilon (x 1/255)", "accuracy", "Fig. 9: accuracy under FGSM"), "fig9_accuracy")
     ctx.save_figure(figures.grouped_bars(
-        list(layers), {m: [dist[m][k]["mean"] for k in layers] for m in dist}, "normalized L1 distance (lower = "
-        "more stable)",
-        "Fig. 9: heatmap change at epsilon = 4/255", errors={m: [dist[m][k]["sem"] for k in layers] for m in dist}),
+        list(layers), {m: [dist[m][k]["mean"] for k in layers] for m in dist}, "normalized L1 distance",
+        "Fig. 9: heatmap change at epsilon = 4/255 (lower = more stable)",
+        errors={m: [dist[m][k]["sem"] for k in layers] for m in dist}),
         "fig9_l1")
     mid = layers[len(layers) // 2]
     panels = [[(xm[i], None), (adv_ann[i], None), (xm[i], gc_clean[mid][i]), (adv_ann[i], gc_adv[mid][i]),

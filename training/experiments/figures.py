@@ -16,8 +16,10 @@ from ..metrics import minmax, resize
 #: Colours of the methods in every chart.
 COLOURS = {"SAM": "#d62728", "SAM (surrogate)": "#d62728", "SAM (conversion)": "#1f77b4",
            "SNN Grad-CAM": "#7f7f7f", "SNN Grad-CAM (surrogate)": "#7f7f7f", "SNN Grad-CAM (conversion)": "#bcbd22",
+           "shuffled SAM (surrogate)": "#f4a6a6", "shuffled SAM (conversion)": "#a6c8e6",
+           "SAM, other Poisson draw (no attack)": "#f4a6a6",
            "ANN Grad-CAM": "#2ca02c", "surrogate": "#d62728", "conversion": "#1f77b4", "ANN": "#2ca02c",
-           "SNN": "#d62728", "shuffled SAM": "#c7c7c7"}
+           "SNN": "#d62728"}
 
 
 def _plt():
@@ -99,7 +101,7 @@ def panel_row(panels, titles, title=None):
 def grouped_bars(groups, series: dict, ylabel, title, errors=None, hline=None, hline_label=None):
     """Bars for ``series[name][i]`` over ``groups[i]`` (e.g. layers), with optional error bars and a reference line."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(1.2 + 1.25 * len(groups) * max(1, len(series)) / 2, 3.0))
+    fig, ax = plt.subplots(figsize=(2.8 + 0.3 * len(groups) * max(1, len(series)), 3.0))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
@@ -112,7 +114,7 @@ def grouped_bars(groups, series: dict, ylabel, title, errors=None, hline=None, h
     ax.set_xticklabels(groups)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

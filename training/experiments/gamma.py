@@ -49,7 +49,8 @@ def run(ctx):
     claims = [
         claim("gamma = 0 gives the highest localization error (no filtering of long-ISI spikes)",
               "highest for both methods at every layer",
-              f"highest in {sum(zero_worst)}/{len(cells)} (method x layer)", share_verdict(sum(zero_worst), len(cells))),
+              f"highest in {sum(zero_worst)}/{len(cells)} (method x layer)",
+              share_verdict(sum(zero_worst), len(cells))),
         claim("The error has its minimum at an intermediate gamma and rises again at large gamma (1.0)",
               "U-shaped curves", f"U-shaped in {sum(rise)}/{len(cells)}; best gamma: "
               + ", ".join(f"{c} {g}" for c, g in best.items()), share_verdict(sum(rise), len(cells))),

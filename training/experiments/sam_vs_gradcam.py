@@ -108,12 +108,14 @@ def _claims(sc, layers):
               "falls inside the object's mask than inside another image's mask or under a uniform map",
               "qualitative (Fig. 5)",
               "energy in own mask vs another image's mask: " + ", ".join(
-                  f"{k}: {sam_gt['ground_truth'][k]['energy']:.2f} vs {sam_gt['ground_truth_other_mask'][k]['energy']:.2f}"
+                  f"{k}: {sam_gt['ground_truth'][k]['energy']:.2f} vs "
+                  f"{sam_gt['ground_truth_other_mask'][k]['energy']:.2f}"
                   for k in layers) + f"; uniform {sc['uniform map']['energy']:.2f}, centre prior "
               f"{sc['center prior']['ground_truth'][layers[0]]['energy']:.2f}",
               share_verdict(sum(gt_hits), len(layers))),
         claim("Localization errors of SAM lie in the paper's range", "0.61-0.98 (Table 1)",
-              f"{min(errs):.2f}-{max(errs):.2f}; {in_range}/{len(errs)} inside (the reference's own floor: " + ", ".join(
+              f"{min(errs):.2f}-{max(errs):.2f}; {in_range}/{len(errs)} inside "
+              "(the reference's own floor: " + ", ".join(
                   f"{k} {sc['ANN Grad-CAM']['localization_floor'][k]['mean']:.2f}" for k in layers) + ")",
               share_verdict(in_range, len(errs))),
     ]

@@ -72,7 +72,8 @@ def run(ctx):
         claim("Surrogate-gradient SAM covers the object better than conversion SAM at every layer (the object-mask "
               "version of Fig. 6a)", "surrogate more interpretable at every layer",
               "IoU@0.5 of SAM summed over steps: " + "; ".join(
-                  f"{k}: {m['surrogate']['ground_truth'][k]['iou']:.2f} vs {m['conversion']['ground_truth'][k]['iou']:.2f}"
+                  f"{k}: {m['surrogate']['ground_truth'][k]['iou']:.2f} vs "
+                  f"{m['conversion']['ground_truth'][k]['iou']:.2f}"
                   for k in layers), share_verdict(sum(iou_hits), len(layers))),
         claim("Surrogate-gradient spiking varies more over time than conversion's steady rate (Fig. 6b)",
               "qualitative (Fig. 6b)",
