@@ -54,9 +54,11 @@ def summarize(results: dict) -> dict:
     return summary
 
 
-def _markdown(summary, results, elapsed, quick) -> str:
+def _markdown(summary, results, elapsed, quick, load_before) -> str:
     lines = [f"# eventsim benchmarks{' (quick)' if quick else ''}", "",
-             f"Total time {elapsed:.0f} s. Ratios are measured side by side in one run.", "",
+             f"Total time {elapsed:.0f} s. Ratios are measured side by side in one run. "
+             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; load average before the run "
+             f"{load_before:.2f} on {os.cpu_count()} cores.", "",
              "| metric | value | goal |", "|---|---:|---|"]
     for key, value in summary.items():
         op, target = GOALS.get(key, ("", None))
@@ -75,7 +77,13 @@ def _markdown(summary, results, elapsed, quick) -> str:
                   f"{e['fp32']['snn_uJ']:.2f} uJ vs dense {e['fp32']['dense_uJ']:.2f} uJ; int32 SNN "
                   f"{e['int32']['snn_uJ']:.3f} uJ vs dense {e['int32']['dense_uJ']:.2f} uJ."]
     if "torch" in results:
-        lines += ["", "## Speed vs dense PyTorch", "", markdown_table(
+        lines += ["", "## Speed vs dense PyTorch, each side at its best thread count", "", markdown_table(
+            results["torch"]["best_of_threads"],
+            ["rate", "hidden_rate", "batch", "eventsim_threads", "speedup_vs_torch_eager", "torch_eager_threads",
+             "speedup_vs_torch_tuned", "torch_tuned_threads", "speedup_vs_torch_compile", "torch_compile_threads"],
+            {"hidden_rate": "{:.3f}", "speedup_vs_torch_eager": "{:.2f}", "speedup_vs_torch_tuned": "{:.2f}",
+             "speedup_vs_torch_compile": "{:.2f}"})]
+        lines += ["", "### Every configuration (same threads on both sides)", "", markdown_table(
             results["torch"]["rows"],
             ["rate", "hidden_rate", "batch", "threads", "speedup_vs_torch_eager", "speedup_vs_torch_tuned",
              "speedup_vs_torch_compile"],
@@ -91,15 +99,20 @@ def _markdown(summary, results, elapsed, quick) -> str:
 
 
 def main(argv, prog="eventsim bench") -> int:
-    # Both Numba's OpenMP layer and PyTorch spin-wait by default; on a shared machine a
-    # spinning 2-thread run can be several times slower.  Passive waiting keeps ratios honest.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (under 3 minutes)")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
     p.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
     p.add_argument("--model", help="model file to benchmark (default: the shipped default model)")
+    p.add_argument("--omp-wait", choices=("active", "passive"), default=None,
+                   help="OpenMP wait policy for Numba and PyTorch threads: 'active' (spin; fastest on an idle "
+                        "machine) or 'passive' (sleep; use it when other processes share the cores). "
+                        "Default: $OMP_WAIT_POLICY if set, else active")
     args = p.parse_args(argv)
+    # Read by the OpenMP runtime when it loads, so it must be set before torch or a parallel kernel is.
+    if args.omp_wait is not None:
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait.upper()
+    os.environ.setdefault("OMP_WAIT_POLICY", "ACTIVE")
     cases = [c for c in args.cases.split(",") if c]
     unknown = [c for c in cases if c not in CASES]
     if unknown:
@@ -109,6 +122,10 @@ def main(argv, prog="eventsim bench") -> int:
     model, label = bench_model(args.model, args.quick)
     ctx = Bench(quick=args.quick, out_dir=out, model=model, label=label, path=args.model)
     print(f"benchmarking {label} ({model.name}, input {model.input_shape}, T={model.default_timesteps})")
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(f"note: load average {load_before:.2f}: other processes are using the CPU, so timings are noisy; "
+              "if they keep running, '--omp-wait passive' stops the threads spinning against them", flush=True)
     results, failures, start = {}, {}, time.perf_counter()
     for i, name in enumerate(cases, 1):
         t0 = time.perf_counter()
@@ -125,7 +142,7 @@ def main(argv, prog="eventsim bench") -> int:
     summary = summarize(results)
     write_json(out / "summary.json", {"summary": summary, "quick": args.quick, "seconds": elapsed,
                                       "machine": machine_info(), "failures": failures, "cases": results})
-    md = _markdown(summary, results, elapsed, args.quick)
+    md = _markdown(summary, results, elapsed, args.quick, load_before)
     (out / "summary.md").write_text(md)
     print(md)
     print(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")

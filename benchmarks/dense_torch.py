@@ -74,17 +74,29 @@ class DenseTorchSNN:
         x = x.sum(dim=(2, 3)) if layer.gap else x.flatten(1)
         return F.linear(x, layer.weight)[:, :, None, None]
 
-    def _step(self, row: int, x_in, volts):
+    def _affine_rows(self, t: int):
+        """Per-layer ``(gain, bias)`` of step ``t``, each (1, C, 1, 1), picked outside the step.
+
+        Passing tensors rather than the step index keeps ``torch.compile``
+        from specialising (and recompiling) on every step.
+        """
+        rows = []
+        for layer in self.layers:
+            r = t if layer.gain.shape[0] > 1 else 0
+            rows.append((layer.gain[r][None].clone(), layer.bias[r][None].clone()))
+        return rows
+
+    def _step(self, affine, x_in, volts):
         fired = [v > layer.threshold for v, layer in zip(volts, self.layers)]
         out = []
         for i, layer in enumerate(self.layers):
             src = x_in if layer.from_input else fired[i - 1].to(x_in.dtype)
             cur = self._synaptic(layer, src)
-            r = row if layer.gain.shape[0] > 1 else 0
+            gain, bias = affine[i]
             if self.style == "tuned":
-                drive = torch.addcmul(layer.bias[r][None], cur, layer.gain[r][None])
+                drive = torch.addcmul(bias, cur, gain)
             else:
-                drive = cur * layer.gain[r][None] + layer.bias[r][None]
+                drive = cur * gain + bias
             v = volts[i] * layer.leak + drive
             if layer.spiking:
                 v = v - layer.threshold * fired[i].to(v.dtype)
@@ -109,8 +121,9 @@ class DenseTorchSNN:
         volts = [torch.zeros((n,) + shape).contiguous(memory_format=self.fmt) for shape in self.shapes]
         counts = {name: np.zeros((n, steps), np.int64) for name, l in zip(self.names, self.layers) if l.spiking}
         kept = []
+        affine = [self._affine_rows(t) for t in range(steps)]
         for t in range(steps):
-            volts, fired = self.step(t, x[:, t].contiguous(memory_format=self.fmt), volts)
+            volts, fired = self.step(affine[t], x[:, t].contiguous(memory_format=self.fmt), volts)
             if keep_spikes:
                 kept.append([f.to(torch.uint8) for f in fired])
             if record:

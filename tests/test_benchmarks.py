@@ -65,3 +65,22 @@ def test_unknown_case_is_a_clear_error(tmp_path):
 
     with pytest.raises(EventsimError, match=r"--cases: unknown \['nope'\]"):
         main(["--cases", "nope", "--out", str(tmp_path)])
+
+
+def test_best_of_threads_takes_each_contender_at_its_own_fastest_thread_count():
+    from benchmarks.case_torch import best_of_threads
+
+    def row(threads, ev, eager, tuned, compiled, batch=16, rate="natural"):
+        return {"rate": rate, "hidden_rate": 0.1, "batch": batch, "threads": threads, "eventsim_s": ev,
+                "torch_eager_s": eager, "torch_tuned_s": tuned, "torch_compile_s": compiled}
+
+    rows = [row(2, 1.0, 4.0, 3.0, 2.0), row(1, 2.0, 3.0, 6.0, 5.0), row(1, 0.1, 0.1, 0.1, 0.1, batch=1),
+            row(2, 0.5, 2.0, 2.5, 1.0, rate="0.05")]
+    best = best_of_threads(rows, 16)
+    assert [b["rate"] for b in best] == ["natural", "0.05"]
+    head = best[0]
+    assert (head["eventsim_s"], head["eventsim_threads"]) == (1.0, 2)
+    assert (head["torch_eager_s"], head["torch_eager_threads"]) == (3.0, 1)
+    assert (head["torch_tuned_s"], head["torch_tuned_threads"]) == (3.0, 2)
+    assert head["speedup_vs_torch_eager"] == 3.0 and head["speedup_vs_torch_compile"] == 2.0
+    assert best[1]["speedup_vs_torch_tuned"] == 5.0
