@@ -158,6 +158,21 @@ class Context:
             self._data[key] = have
         return tuple(a[:n] for a in have)
 
+    def map_set(self):
+        """The heatmap test set and its reference: ``(images, labels, masks, ann_gradcam)``.
+
+        Items ``0..scale.map_n-1`` of the test split, and the ANN Grad-CAM of
+        each analysed layer on them (``{layer: (N, h, w) float}``, checked
+        finite), with the ground-truth labels as in the paper.
+        """
+        from .heatmaps import ann_gradcam, check_maps_finite
+
+        images, labels, masks, _ = self.items("test", self.scale.map_n)
+        ann, _ = self.ann()
+        ref = check_maps_finite(ann_gradcam(ann, images, labels, self.layers, progress=self.progress),
+                                "ANN Grad-CAM")
+        return images, labels, masks, ref
+
     def snn(self, leak: float = 0.99, ablation: bool = False):
         """The surrogate-gradient SNN at ``leak`` (the leak ablation's budget if ``ablation``) and its cache meta."""
         return self.zoo.trained(self.scale.snn_recipe(leak, ablation))

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import figures
 from .common import claim, share_verdict, table
-from .heatmaps import ann_gradcam, check_maps_finite, ground_truth, localization, simulate, time_sum
+from .heatmaps import check_maps_finite, ground_truth, localization, simulate, time_sum
 
 NAME = "gamma"
 TITLE = "Effect of the SAM kernel steepness gamma (paper Fig. 8)"
@@ -21,10 +21,8 @@ METHODS = ("surrogate", "conversion")
 
 def run(ctx):
     s, layers = ctx.scale, ctx.layers
-    images, labels, masks, _ = ctx.items("test", s.map_n)
+    images, labels, masks, ref = ctx.map_set()
     size = images.shape[-2:]
-    ann, _ = ctx.ann()
-    ref = check_maps_finite(ann_gradcam(ann, images, labels, layers, progress=ctx.progress), "ANN Grad-CAM")
     err, iou, rates = {}, {}, {}
     for method in METHODS:
         net, meta = ctx.snn() if method == "surrogate" else ctx.converted()

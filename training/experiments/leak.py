@@ -10,7 +10,7 @@ import numpy as np
 
 from . import figures
 from .common import LEAKS, claim, share_verdict, table
-from .heatmaps import ann_gradcam, check_maps_finite, eventsim_accuracy, ground_truth, localization, simulate, time_sum
+from .heatmaps import check_maps_finite, eventsim_accuracy, ground_truth, localization, simulate, time_sum
 
 NAME = "leak"
 TITLE = "Effect of the leak factor lambda (paper Table 1)"
@@ -26,11 +26,9 @@ def _monotone(values, decreasing) -> bool:
 
 def run(ctx):
     s, layers = ctx.scale, ctx.layers
-    images, labels, masks, _ = ctx.items("test", s.map_n)
+    images, labels, masks, ref = ctx.map_set()
     size = images.shape[-2:]
     eval_images, eval_labels, _, _ = ctx.items("test", s.eval_n)
-    ann, _ = ctx.ann()
-    ref = check_maps_finite(ann_gradcam(ann, images, labels, layers, progress=ctx.progress), "ANN Grad-CAM")
     per_leak = {}
     for leak in LEAKS:
         net, meta = ctx.snn(leak, ablation=True)

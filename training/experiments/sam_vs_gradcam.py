@@ -16,7 +16,7 @@ from .. import metrics
 from ..data import CLASSES
 from . import figures
 from .common import claim, share_verdict, table
-from .heatmaps import (ann_gradcam, center_prior, check_maps_finite, ground_truth, localization, mean_sem, simulate,
+from .heatmaps import (center_prior, check_maps_finite, ground_truth, localization, mean_sem, simulate,
                        snn_gradcam, time_sum)
 
 NAME = "sam-vs-gradcam"
@@ -34,10 +34,8 @@ def _shuffled(maps: dict) -> dict:
 def compute(ctx):
     """Every heatmap and score; shared with the figures."""
     s, layers = ctx.scale, ctx.layers
-    images, labels, masks, _ = ctx.items("test", s.map_n)
+    images, labels, masks, ref = ctx.map_set()
     size = images.shape[-2:]
-    ann, _ = ctx.ann()
-    ref = check_maps_finite(ann_gradcam(ann, images, labels, layers, progress=ctx.progress), "ANN Grad-CAM")
     prior = center_prior(len(images), size)
     out = {"images": images, "labels": labels, "masks": masks, "ref": ref, "maps": {}, "scores": {}}
     scores = out["scores"]

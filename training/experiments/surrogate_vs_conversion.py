@@ -14,7 +14,7 @@ import numpy as np
 from .. import metrics
 from . import figures
 from .common import claim, share_verdict, table
-from .heatmaps import (ann_gradcam, check_maps_finite, eventsim_accuracy, ground_truth, localization, mean_sem,
+from .heatmaps import (check_maps_finite, eventsim_accuracy, ground_truth, localization, mean_sem,
                        simulate, spikes_per_step, time_sum)
 
 NAME = "surrogate-vs-conversion"
@@ -32,11 +32,9 @@ def temporal_profile(per_step: np.ndarray, delay: int) -> dict:
 
 def run(ctx):
     s, layers = ctx.scale, ctx.layers
-    images, labels, masks, _ = ctx.items("test", s.map_n)
+    images, labels, masks, ref = ctx.map_set()
     size = images.shape[-2:]
     eval_images, eval_labels, _, _ = ctx.items("test", s.eval_n)
-    ann, _ = ctx.ann()
-    ref = check_maps_finite(ann_gradcam(ann, images, labels, layers, progress=ctx.progress), "ANN Grad-CAM")
     res = {"layers": list(layers), "n_images": len(images), "gamma": s.gamma, "methods": {}}
     sam_show, spikes = {}, {}
     for method in METHODS:
