@@ -45,6 +45,7 @@ def heat_grid(rows, steps=10, title=None):
     aspect = rows[0][1].shape[-1] / rows[0][1].shape[-2]
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.15 * aspect * n_cols + 0.3, 1.2 * len(rows) + 0.45),
                              squeeze=False)
+    titled = None  # the steps named by the last titles drawn
     for r, (label, image, maps) in enumerate(rows):
         h, w = image.shape[-2:]
         axes[r, 0].imshow(image_for_display(image), interpolation="nearest")
@@ -57,10 +58,13 @@ def heat_grid(rows, steps=10, title=None):
             used = 2
         else:
             norm = normalize_layer(resize(maps, (h, w)))
-            for c, t in enumerate(sample_steps(maps.shape[0], steps)):
+            shown = tuple(sample_steps(maps.shape[0], steps))
+            for c, t in enumerate(shown):
                 overlay(axes[r, c + 1], image, norm[t])
-                axes[r, c + 1].set_title(f"t={t}", fontsize=6, pad=2)
+                if shown != titled:  # name the steps only where they change, so titles never cover a row
+                    axes[r, c + 1].set_title(f"t={t}", fontsize=6, pad=2)
                 used = c + 2
+            titled = shown
         for c in range(used, n_cols):
             axes[r, c].axis("off")
     axes[0, 0].set_title("input", fontsize=6, pad=2)
