@@ -55,6 +55,9 @@ def heat_grid(rows, steps=10, title=None):
         used = 1
         if maps.ndim == 2:
             overlay(axes[r, 1], image, minmax(resize(maps, (h, w))))
+            if not np.any(maps > 0):  # e.g. a Grad-CAM whose ReLU cut everything: say so, not a blank panel
+                axes[r, 1].text(0.5, 0.5, "all zero", transform=axes[r, 1].transAxes, ha="center", va="center",
+                                fontsize=7, color="white")
             used = 2
         else:
             norm = normalize_layer(resize(maps, (h, w)))
