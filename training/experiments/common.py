@@ -44,8 +44,9 @@ class Scale:
     snn_epochs, snn_train : int
         Epochs and training images of the main surrogate-gradient SNN.
     leak_epochs : int
-        Epochs of each SNN of the leak ablation (all four leaks, 0.99
-        included, share this shorter budget).
+        Epochs of each SNN of the leak ablation (all four leaks share it).
+        In full mode it equals ``snn_epochs``, so lambda = 0.99 is the main
+        SNN and the leaks are compared at the same, converged budget.
     ann_epochs, ann_train : int
         The same for the ReLU VGG.
     ann_lr : float
@@ -91,7 +92,7 @@ class Scale:
     def snn_recipe(self, leak: float = 0.99, ablation: bool = False) -> dict:
         """Recipe of a surrogate-gradient SNN (BNTT, paper Section 4.1) at leak ``lambda``.
 
-        ``ablation=True`` gives the leak ablation's shorter budget (``leak_epochs``).
+        ``ablation=True`` gives the leak ablation's budget (``leak_epochs``).
         """
         epochs = self.leak_epochs if ablation else self.snn_epochs
         return dict(kind="snn", arch=self.arch, size=self.size, timesteps=self.timesteps, leak=float(leak),
@@ -111,7 +112,7 @@ QUICK = Scale(name="quick", size=32, arch="P,8,P,12,P,16,G", layers=("conv1", "c
               composites=6)
 
 FULL = Scale(name="full", size=64, arch="P,16,P,32,P,64,P,64,G", layers=("conv2", "conv3", "conv4"), timesteps=20,
-             conv_timesteps=100, conv_scale=0.6, snn_epochs=10, snn_train=5000, leak_epochs=3, ann_epochs=20,
+             conv_timesteps=100, conv_scale=0.6, snn_epochs=10, snn_train=5000, leak_epochs=10, ann_epochs=20,
              ann_train=10000, ann_lr=0.05, dropout=0.0, val_size=250, calibration=256, eval_n=1000, map_n=100,
              show=3, composites=100)
 

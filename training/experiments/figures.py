@@ -141,6 +141,9 @@ def curves(panels, xlabel, ylabel, title, xticks=None, sharey=True):
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(ylabel)
-    axes[0, -1].legend(fontsize=7, frameon=False)
+    names = [tuple(series) for series in panels.values()]
+    for ax, labels in zip(axes[0], names):
+        if ax is axes[0, -1] or labels != names[-1]:  # one legend per distinct set of series
+            ax.legend(fontsize=7, frameon=False)
     _title(fig, title, 10)
     return fig

@@ -71,7 +71,7 @@ def run(ctx):
         f"Accuracy: eventsim on {s.eval_n} test images. Localization error: {len(images)} test images, SAM "
         f"gamma = {s.gamma}, layers {', '.join(layers)} stand for the paper's layers 4, 6, 8. "
         "The paper has no lambda = 0.99 column (0.99 is its training default). Every network here has the same "
-        f"short budget ({s.leak_epochs} epochs of {s.snn_train} images; the main SNN of the other experiments gets "
+        f"budget, {s.leak_epochs} epochs of {s.snn_train} images (the main SNN of the other experiments: "
         f"{s.snn_epochs}). IoU@0.5: SAM summed over steps against the object mask.", "",
         table(header, rows)])
     ctx.save_figure(figures.curves(
