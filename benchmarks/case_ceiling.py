@@ -12,7 +12,6 @@ with it:
 """
 from __future__ import annotations
 
-import time
 
 import numba
 import numpy as np

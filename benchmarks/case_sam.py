@@ -11,8 +11,6 @@
 """
 from __future__ import annotations
 
-import numpy as np
-
 from eventsim import Simulator
 from eventsim.reference import sam_float
 

@@ -8,8 +8,6 @@
 """
 from __future__ import annotations
 
-import numpy as np
-
 from eventsim import Simulator
 
 from .common import Bench, constant_gain_model, input_spikes, peak_memory, test_images, time_interleaved

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .errors import InputError
 
 
@@ -52,3 +54,11 @@ def atomic_output(path, suffix=".tmp"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def save_npy(path, array) -> Path:
+    """Write ``array`` as ``.npy`` (no pickle) atomically; returns the path."""
+    with atomic_output(path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+    return Path(path)

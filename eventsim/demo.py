@@ -21,16 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_output
+from ._io import atomic_output, save_npy
 from .assets import default_model
 from .model_io import load_model
 from .simulator import Simulator
-
-
-def _save_npy(path, array):
-    with atomic_output(path, suffix=".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)
 
 
 def _best_time(sim, spikes, repeats):
@@ -79,8 +73,8 @@ def run_demo(out_dir="demo-out", n_images=4, seed=0, repeats=3) -> int:
     without.run(spikes=spikes[:1, :2])
     t_sam, result = _best_time(with_sam, spikes, repeats)
     t_plain, _ = _best_time(without, spikes, repeats)
-    _save_npy(out / "images.npy", images)
-    _save_npy(out / "labels.npy", labels)
+    save_npy(out / "images.npy", images)
+    save_npy(out / "labels.npy", labels)
     result.save(out / "result.h5")
     written = [out / "images.npy", out / "labels.npy", out / "result.h5"]
     for i in range(n_images):

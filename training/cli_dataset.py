@@ -11,16 +11,14 @@ import argparse
 
 import numpy as np
 
-from eventsim._io import atomic_output, check_output_path
+from eventsim._io import check_output_path, save_npy
 
 from .data import SPLITS, SynthShapes
 from .errors import DatasetError
 
 
 def _save(path, array):
-    with atomic_output(path, suffix=".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, array, allow_pickle=False)
+    save_npy(path, array)
     print(f"wrote {path}  {array.dtype} {array.shape}")
 
 

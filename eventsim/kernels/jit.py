@@ -56,4 +56,3 @@ def kernel(fn):
 def parallel_kernel(fn):
     """Compile ``fn`` with ``parallel=True`` (``prange`` over images)."""
     return numba.njit(parallel=True, **OPTIONS)(fn)
-

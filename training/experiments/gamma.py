@@ -20,7 +20,7 @@ METHODS = ("surrogate", "conversion")
 
 
 def run(ctx):
-    s, layers = ctx.scale, ctx.layers
+    layers = ctx.layers
     images, labels, masks, ref = ctx.map_set()
     size = images.shape[-2:]
     err, iou, rates = {}, {}, {}
