@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import torch
 
+from ._progress import progress_bar
 from .errors import ConfigError
 from .evaluate import input_spikes
 from .models import AnnVGG, Output, SpikingConv, SpikingDense, SpikingVGG
@@ -92,14 +93,8 @@ def convert(ann: AnnVGG, images, timesteps: int, scale: float = 1.0, seed: int =
     names = [n for n, b in snn.layers.items() if isinstance(b, (SpikingConv, SpikingDense))]
     batches = [input_spikes(images[a:a + batch_size], timesteps, seed, snn.cfg.mean, snn.cfg.std, start_index=a)
                for a in range(0, len(images), batch_size)]
-    if progress:
-        from tqdm import tqdm
-
-        names_iter = tqdm(names, desc="threshold balancing", unit="layer", leave=False)
-    else:
-        names_iter = names
     thresholds = {}
-    for name in names_iter:
+    for name in progress_bar(names, progress, "threshold balancing", unit="layer"):
         peak = max(max_current(snn, name, x) for x in batches)
         if not peak > 0:
             raise ConfigError(f"layer {name!r} receives no positive input on the calibration images; "

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._progress import progress_bar
 from .errors import DatasetError
 
 CLASSES = ("circle", "square", "triangle", "cross", "star", "ring", "crescent", "heart", "arrow", "hexagon")
@@ -310,7 +311,7 @@ class SynthShapes:
         labels = np.empty(n, np.int64)
         masks = np.empty((n, self.height, self.width), bool)
         boxes = np.empty((n, 4), np.int64)
-        for k, i in enumerate(_progress(range(start, stop), progress, f"SynthShapes {self.split}")):
+        for k, i in enumerate(progress_bar(range(start, stop), progress, f"SynthShapes {self.split}", unit="img")):
             s = self[i]
             images[k], labels[k], masks[k], boxes[k] = s.image, s.label, s.mask, s.box
         return images, labels, masks, boxes
@@ -334,16 +335,6 @@ class SynthShapes:
         masks[0, :, :w], masks[1, :, w:] = left.mask, right.mask
         boxes = np.stack([left.box, right.box + np.array([w, 0, w, 0])])
         return image, np.array([left.label, right.label], np.int64), masks, boxes
-
-
-def _progress(iterable, enabled, desc):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm import tqdm
-    except ModuleNotFoundError:
-        return iterable
-    return tqdm(iterable, desc=desc, unit="img", leave=False)
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple, tuple]:

@@ -15,6 +15,8 @@ import numpy as np
 
 from eventsim import Simulator, encode_poisson
 
+from ._progress import progress_bar
+
 
 @dataclass
 class Evaluation:
@@ -47,15 +49,7 @@ class Evaluation:
 
 
 def _batches(n, batch_size, progress, desc):
-    starts = range(0, n, batch_size)
-    if progress:
-        try:
-            from tqdm import tqdm
-        except ModuleNotFoundError:
-            tqdm = None
-        if tqdm is not None:
-            starts = tqdm(starts, desc=desc, unit="batch", leave=False)
-    for s in starts:
+    for s in progress_bar(range(0, n, batch_size), progress, desc):
         yield s, min(n, s + batch_size)
 
 

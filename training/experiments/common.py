@@ -117,6 +117,8 @@ FULL = Scale(name="full", size=64, arch="P,16,P,32,P,64,P,64,G", layers=("conv2"
              show=3, composites=100)
 
 LEAKS = (0.7, 0.8, 0.9, 0.99)
+#: The two training methods compared (paper Section 5.3): surrogate gradient and ANN-to-SNN conversion.
+METHODS = ("surrogate", "conversion")
 
 
 class Context:
@@ -166,13 +168,16 @@ class Context:
         each analysed layer on them (``{layer: (N, h, w) float}``, checked
         finite), with the ground-truth labels as in the paper.
         """
-        from .heatmaps import ann_gradcam, check_maps_finite
+        from .heatmaps import ann_gradcam
 
         images, labels, masks, _ = self.items("test", self.scale.map_n)
         ann, _ = self.ann()
-        ref = check_maps_finite(ann_gradcam(ann, images, labels, self.layers, progress=self.progress),
-                                "ANN Grad-CAM")
-        return images, labels, masks, ref
+        return images, labels, masks, ann_gradcam(ann, images, labels, self.layers, progress=self.progress)
+
+    def method_network(self, method: str):
+        """The float SNN, its cache meta and its eventsim model of a training method in :data:`METHODS`."""
+        net, meta = self.snn() if method == "surrogate" else self.converted()
+        return net, meta, self.zoo.model(net, meta)
 
     def snn(self, leak: float = 0.99, ablation: bool = False):
         """The surrogate-gradient SNN at ``leak`` (the leak ablation's budget if ``ablation``) and its cache meta."""
@@ -234,10 +239,6 @@ def table(header, rows) -> str:
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def mean(values) -> float:
-    return float(np.mean(np.asarray(values, np.float64)))
 
 
 def jsonable(obj):

@@ -15,8 +15,8 @@ from .. import metrics
 from ..attacks import ann_input_gradient, fgsm_step, snn_input_gradient
 from . import figures
 from .common import claim, share_verdict, table
-from .heatmaps import (ann_accuracy, ann_gradcam, check_maps_finite, eventsim_accuracy, mean_sem, progress_bar,
-                       simulate, time_sum)
+from .._progress import progress_bar
+from .heatmaps import ann_accuracy, ann_gradcam, eventsim_accuracy, mean_sem, simulate, time_sum
 
 NAME = "fgsm"
 TITLE = "Adversarial robustness of SAM (paper Fig. 7, 9)"
@@ -46,16 +46,16 @@ def run(ctx):
         acc["SNN"].append(eventsim_accuracy(model, fgsm_step(x, g_snn, eps), y, seed=0, progress=ctx.progress))
         ctx.log(f"epsilon {eps * 255:.1f}/255: ANN {acc['ANN'][-1]:.3f}, SNN {acc['SNN'][-1]:.3f}")
     # Heatmap distances at 4/255 on the metric images.
-    n = s.map_n
+    n = min(s.map_n, len(x))
     xm, ym = x[:n], y[:n]
     size = xm.shape[-2:]
     adv_ann = fgsm_step(xm, g_ann[:n], L1_EPSILON)
     adv_snn = fgsm_step(xm, g_snn[:n], L1_EPSILON)
-    gc_clean = check_maps_finite(ann_gradcam(ann, xm, ym, layers), "ANN Grad-CAM")
-    gc_adv = check_maps_finite(ann_gradcam(ann, adv_ann, ym, layers), "ANN Grad-CAM")
-    sam_clean = check_maps_finite(simulate(model, xm, layers, s.gamma, seed=0).sam, "SAM")
-    sam_adv = check_maps_finite(simulate(model, adv_snn, layers, s.gamma, seed=0).sam, "SAM")
-    sam_reseed = check_maps_finite(simulate(model, xm, layers, s.gamma, seed=1).sam, "SAM")
+    gc_clean = ann_gradcam(ann, xm, ym, layers)
+    gc_adv = ann_gradcam(ann, adv_ann, ym, layers)
+    sam_clean = simulate(model, xm, layers, s.gamma, seed=0).sam
+    sam_adv = simulate(model, adv_snn, layers, s.gamma, seed=0).sam
+    sam_reseed = simulate(model, xm, layers, s.gamma, seed=1).sam
     dist = {"ANN Grad-CAM": {k: mean_sem(metrics.normalized_l1(gc_clean[k], gc_adv[k], size)) for k in layers},
             "SAM": {k: mean_sem(metrics.normalized_l1(sam_clean[k], sam_adv[k], size)) for k in layers},
             "SAM, other Poisson draw (no attack)": {
@@ -82,8 +82,8 @@ def run(ctx):
               "; ".join(f"{k}: SAM {excess[k]:.3f} vs Grad-CAM {dist['ANN Grad-CAM'][k]['mean']:.3f}" for k in layers),
               share_verdict(sum(excess_hits), len(layers))),
     ]
-    rows = [[f"{255 * e:g}/255", acc["ANN"][i], acc["SNN"][i], acc["ANN"][i] / max(acc["ANN"][0], 1e-12),
-             acc["SNN"][i] / max(acc["SNN"][0], 1e-12)] for i, e in enumerate(epsilons)]
+    rows = [[f"{255 * e:g}/255", acc["ANN"][i], acc["SNN"][i], ([1.0] + kept["ANN"])[i], ([1.0] + kept["SNN"])[i]]
+            for i, e in enumerate(epsilons)]
     body = "\n".join([
         "## Accuracy vs epsilon", "",
         f"{len(x)} test images. ANN: FGSM on the exact input. SNN: SNN-crafted FGSM (surrogate BPTT gradient on the "

@@ -1,7 +1,7 @@
 """Figures of the experiments: heatmap grids (paper Fig. 2, 5, 7, 10), bars and curves (Fig. 3, 6, 8, 9).
 
 Heatmaps are drawn with :func:`eventsim.plots.overlay`.  Per-step maps of
-one image and layer share one colour scale (peak-scaled over all steps, as
+one image and layer share one colour scale (min-max over all steps, by
 :func:`eventsim.plots.normalize_layer`), so quiet steps look quiet; single
 maps (ANN Grad-CAM, time sums) are min-max scaled on their own.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventsim.plots import image_for_display, normalize_layer, overlay, sample_steps
+from eventsim.plots import _plt, image_for_display, normalize_layer, overlay, sample_steps
 
 from ..metrics import minmax, resize
 
@@ -20,15 +20,6 @@ COLOURS = {"SAM": "#d62728", "SAM (surrogate)": "#d62728", "SAM (conversion)": "
            "SAM, other Poisson draw (no attack)": "#f4a6a6",
            "ANN Grad-CAM": "#2ca02c", "surrogate": "#d62728", "conversion": "#1f77b4", "ANN": "#2ca02c",
            "SNN": "#d62728"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def heat_grid(rows, steps=10, title=None):

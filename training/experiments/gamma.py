@@ -10,28 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 from . import figures
-from .common import claim, share_verdict, table
-from .heatmaps import check_maps_finite, ground_truth, localization, simulate, time_sum
+from .common import METHODS, claim, share_verdict, table
+from .heatmaps import ground_truth, localization, simulate, time_sum
 
 NAME = "gamma"
 TITLE = "Effect of the SAM kernel steepness gamma (paper Fig. 8)"
 GAMMAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-METHODS = ("surrogate", "conversion")
 
 
 def run(ctx):
     layers = ctx.layers
-    images, labels, masks, ref = ctx.map_set()
+    images, _, masks, ref = ctx.map_set()
     size = images.shape[-2:]
     err, iou, rates = {}, {}, {}
     for method in METHODS:
-        net, meta = ctx.snn() if method == "surrogate" else ctx.converted()
-        model = ctx.zoo.model(net, meta)
+        _, _, model = ctx.method_network(method)
         err[method], iou[method] = {k: [] for k in layers}, {k: [] for k in layers}
         sem = {k: [] for k in layers}
         for gamma in GAMMAS:
             result = simulate(model, images, layers, gamma, seed=0)
-            sam = check_maps_finite(result.sam, "SAM")
+            sam = result.sam
             loc = localization(sam, ref, layers, size)
             ctx.log(f"{method}, gamma {gamma}: " + ", ".join(f"{k} {loc[k]['mean']:.3f}" for k in layers))
             for k in layers:

@@ -14,8 +14,9 @@ import torch
 from eventsim import Simulator
 
 from .. import metrics
+from .._progress import progress_bar
 from ..errors import ConfigError
-from ..evaluate import evaluate_ann, input_spikes
+from ..evaluate import evaluate_ann, evaluate_eventsim, input_spikes
 from ..gradcam import GradCAM, SNNGradCAM
 from ..models import parse_arch
 
@@ -35,18 +36,11 @@ def check_layers(layers, arch) -> tuple:
 
 
 def simulate(model, images, layers, gamma, seed=0, progress=False):
-    """eventsim run with SAM at ``layers``; returns the :class:`eventsim.Result`."""
+    """eventsim run with SAM at ``layers``; returns the :class:`eventsim.Result` (its maps checked finite)."""
     sim = Simulator(model, sam_gamma=gamma, sam_layers=list(layers))
-    return sim.run(images=np.asarray(images, np.float32), seed=seed, progress=progress)
-
-
-def progress_bar(starts, progress, desc):
-    """``starts`` wrapped in a tqdm bar when ``progress`` is true."""
-    if not progress:
-        return starts
-    from tqdm import tqdm
-
-    return tqdm(starts, desc=desc, unit="batch", leave=False)
+    result = sim.run(images=np.asarray(images, np.float32), seed=seed, progress=progress)
+    _check_finite(result.sam, "SAM")
+    return result
 
 
 def ann_gradcam(ann, images, labels, layers, batch=64, progress=False) -> dict:
@@ -57,7 +51,7 @@ def ann_gradcam(ann, images, labels, layers, batch=64, progress=False) -> dict:
             maps = cam(torch.as_tensor(images[a:a + batch]), labels[a:a + batch])
             for name in layers:
                 out[name].append(maps[name].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return _check_finite({k: np.concatenate(v) for k, v in out.items()}, "ANN Grad-CAM")
 
 
 def snn_gradcam(snn, images, labels, layers, seed=0, batch=16, progress=False) -> dict:
@@ -70,7 +64,7 @@ def snn_gradcam(snn, images, labels, layers, seed=0, batch=16, progress=False) -
             maps = cam(spikes, labels[a:a + batch])
             for name in layers:
                 out[name].append(maps[name].numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return _check_finite({k: np.concatenate(v) for k, v in out.items()}, "SNN Grad-CAM")
 
 
 def ann_accuracy(ann, images, labels) -> float:
@@ -79,9 +73,8 @@ def ann_accuracy(ann, images, labels) -> float:
 
 
 def eventsim_accuracy(model, images, labels, seed=0, progress=False) -> float:
-    """Fraction in [0, 1] of correct eventsim predictions (no SAM)."""
-    res = Simulator(model, sam_layers=[]).run(images=np.asarray(images, np.float32), seed=seed, progress=progress)
-    return float(np.mean(res.predictions == np.asarray(labels)))
+    """Fraction in [0, 1] of correct eventsim predictions (no SAM), encoded and run batch by batch."""
+    return evaluate_eventsim(model, np.asarray(images, np.float32), seed=seed, progress=progress).accuracy(labels)
 
 
 def spikes_per_step(result, layers) -> dict:
@@ -98,7 +91,12 @@ def time_sum(maps) -> np.ndarray:
     return np.asarray(maps, np.float64).sum(axis=1)
 
 
-def check_maps_finite(maps: dict, what: str) -> dict:
+def shuffled(maps: dict) -> dict:
+    """Each image gets the maps of the next image (a label-free, image-agnostic baseline)."""
+    return {k: np.roll(v, 1, axis=0) for k, v in maps.items()}
+
+
+def _check_finite(maps: dict, what: str) -> dict:
     """Raise if a heatmap holds NaN or infinity (a diverged network), naming the layer."""
     for name, m in maps.items():
         if not np.all(np.isfinite(m)):

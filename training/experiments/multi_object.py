@@ -25,7 +25,7 @@ from .. import metrics
 from ..data import SynthShapes
 from . import figures
 from .common import claim, share_verdict, table
-from .heatmaps import check_maps_finite, simulate
+from .heatmaps import simulate
 
 NAME = "multi-object"
 TITLE = "Sensory suppression on two-object images (paper Fig. 10)"
@@ -54,7 +54,7 @@ def run(ctx):
     model = ctx.zoo.model(net, meta, input_shape=(3, s.size, 2 * s.size))
     images, labels, masks = composites(s.size, s.composites)
     result = simulate(model, images, layers, s.gamma, seed=0, progress=ctx.progress)
-    sam = check_maps_finite(result.sam, "SAM")
+    sam = result.sam
     pred = result.predictions
     predicted_obj = np.where(pred == labels[:, 0], 0, np.where(pred == labels[:, 1], 1, -1))
     steps = sam[layers[0]].shape[1]

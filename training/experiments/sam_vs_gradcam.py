@@ -15,20 +15,13 @@ import numpy as np
 from .. import metrics
 from ..data import CLASSES
 from . import figures
-from .common import claim, share_verdict, table
-from .heatmaps import (center_prior, check_maps_finite, ground_truth, localization, mean_sem, simulate,
-                       snn_gradcam, time_sum)
+from .common import METHODS, claim, share_verdict, table
+from .heatmaps import center_prior, ground_truth, localization, mean_sem, shuffled, simulate, snn_gradcam, time_sum
 
 NAME = "sam-vs-gradcam"
 TITLE = "SAM vs SNN-crafted Grad-CAM vs ANN Grad-CAM (paper Fig. 2, 3, 5)"
-METHODS = ("surrogate", "conversion")
 #: Clamps of the localization error's cross entropy reported as a sensitivity check (0.01 is the definition).
 EPS_SENSITIVITY = (0.1, 0.01, 1e-3, 1e-6)
-
-
-def _shuffled(maps: dict) -> dict:
-    """Each image gets the maps of the next image (a label-free, image-agnostic baseline)."""
-    return {k: np.roll(v, 1, axis=0) for k, v in maps.items()}
 
 
 def compute(ctx):
@@ -51,11 +44,9 @@ def compute(ctx):
         "ground_truth": {k: ground_truth(prior, masks) for k in layers}}
     scores["uniform map"] = {"energy": float(np.mean(masks.mean(axis=(1, 2))))}
     for method in METHODS:
-        net, meta = ctx.snn() if method == "surrogate" else ctx.converted()
-        model = ctx.zoo.model(net, meta)
-        sam = check_maps_finite(simulate(model, images, layers, s.gamma, seed=0, progress=ctx.progress).sam, "SAM")
-        sgc = check_maps_finite(snn_gradcam(net, images, labels, layers, seed=0, progress=ctx.progress),
-                                "SNN Grad-CAM")
+        net, _, model = ctx.method_network(method)
+        sam = simulate(model, images, layers, s.gamma, seed=0, progress=ctx.progress).sam
+        sgc = snn_gradcam(net, images, labels, layers, seed=0, progress=ctx.progress)
         out["maps"][method] = {"SAM": sam, "SNN Grad-CAM": sgc}
         for kind, maps in (("SAM", sam), ("SNN Grad-CAM", sgc)):
             scores[f"{kind} ({method})"] = {
@@ -66,7 +57,7 @@ def compute(ctx):
                     maps[k], ref[k], size, eps)[0])) for k in layers} for eps in EPS_SENSITIVITY},
                 "ground_truth": {k: ground_truth(time_sum(maps[k]), masks) for k in layers},
                 "ground_truth_other_mask": {k: ground_truth(time_sum(maps[k]), other) for k in layers}}
-        scores[f"shuffled SAM ({method})"] = {"localization": localization(_shuffled(sam), ref, layers, size)}
+        scores[f"shuffled SAM ({method})"] = {"localization": localization(shuffled(sam), ref, layers, size)}
     return out
 
 

@@ -13,13 +13,12 @@ import numpy as np
 
 from .. import metrics
 from . import figures
-from .common import claim, share_verdict, table
-from .heatmaps import (check_maps_finite, eventsim_accuracy, ground_truth, localization, mean_sem,
-                       simulate, spikes_per_step, time_sum)
+from .common import METHODS, claim, share_verdict, table
+from .heatmaps import (eventsim_accuracy, ground_truth, localization, mean_sem, shuffled, simulate, spikes_per_step,
+                       time_sum)
 
 NAME = "surrogate-vs-conversion"
 TITLE = "Surrogate-gradient training vs ANN-SNN conversion (paper Fig. 5c-d, Fig. 6)"
-METHODS = ("surrogate", "conversion")
 
 
 def temporal_profile(per_step: np.ndarray, delay: int) -> dict:
@@ -32,25 +31,23 @@ def temporal_profile(per_step: np.ndarray, delay: int) -> dict:
 
 def run(ctx):
     s, layers = ctx.scale, ctx.layers
-    images, labels, masks, ref = ctx.map_set()
+    images, _, masks, ref = ctx.map_set()
     size = images.shape[-2:]
     eval_images, eval_labels, _, _ = ctx.items("test", s.eval_n)
     res = {"layers": list(layers), "n_images": len(images), "gamma": s.gamma, "methods": {}}
     sam_show, spikes = {}, {}
     for method in METHODS:
-        net, meta = ctx.snn() if method == "surrogate" else ctx.converted()
-        model = ctx.zoo.model(net, meta)
+        net, _, model = ctx.method_network(method)
         result = simulate(model, images, layers, s.gamma, seed=0, progress=ctx.progress)
-        sam = check_maps_finite(result.sam, "SAM")
+        sam = result.sam
         sam_show[method] = sam
         all_spiking = model.spiking_layers
         spikes[method] = spikes_per_step(result, all_spiking)
-        shuffled = {k: np.roll(v, 1, axis=0) for k, v in sam.items()}
         res["methods"][method] = {
             "timesteps": int(net.cfg.timesteps),
             "accuracy": eventsim_accuracy(model, eval_images, eval_labels, seed=0, progress=ctx.progress),
             "localization": localization(sam, ref, layers, size),
-            "shuffled_localization": localization(shuffled, ref, layers, size),
+            "shuffled_localization": localization(shuffled(sam), ref, layers, size),
             "variance": {k: mean_sem(metrics.pixel_variance(sam[k], size)) for k in layers},
             "ground_truth": {k: ground_truth(time_sum(sam[k]), masks) for k in layers},
             "spikes_per_step": spikes[method],
