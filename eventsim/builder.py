@@ -166,6 +166,26 @@ class ModelBuilder:
         return model
 
 
+def quantization_error_bounds(theta_bits: int = 16) -> dict:
+    """Worst cases of the ``quant_error`` entries the builder records (spiking layers).
+
+    .. math::
+
+        \mathrm{gain\_rel\_max} &\le 2^{1-G} (1 + 2^{2-G}) \quad (G = 16 \text{ mantissa bits}) \\
+        \mathrm{bias\_abs\_max} &\le 1 / (2 \theta_{int}), \quad \theta_{int} = 2^{\mathrm{theta\_bits} - 1}
+            \quad (\text{units of } \theta) \\
+        \mathrm{leak\_abs} &\le 2^{-(12 + 1)}
+
+    Returns
+    -------
+    dict
+        ``{"gain_rel_max", "bias_abs_max", "leak_abs"}`` as floats.
+    """
+    return {"gain_rel_max": 2.0 ** (1 - fp.GAIN_BITS) * (1 + 2.0 ** (2 - fp.GAIN_BITS)),
+            "bias_abs_max": 0.5 / (1 << (theta_bits - 1)),
+            "leak_abs": 0.5 / fp.LEAK_ONE}
+
+
 def _per_step(value, c_out, where, label):
     arr = np.asarray(value, np.float64)
     if arr.ndim == 0:

@@ -17,10 +17,6 @@ from eventsim._io import check_output_path
 from eventsim.model_io import save_model
 
 
-def _command(prog, argv):
-    return " ".join([prog] + [shlex.quote(a) for a in argv])
-
-
 def fidelity_report(net, model, n, seed=0, progress=True) -> dict:
     """Float (torch) vs eventsim on the first ``n`` SynthShapes test images, same input spikes.
 
@@ -99,7 +95,7 @@ def main(argv, prog="eventsim export") -> int:
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     export_and_report(args.checkpoint, args.out, args.evaluate, args.seed, progress=not args.quiet,
-                      extra={"export_command": _command(prog, argv)})
+                      extra={"export_command": shlex.join(prog.split() + list(argv))})
     return 0
 
 
@@ -129,9 +125,10 @@ def convert_main(argv, prog="eventsim convert") -> int:
     images, _, _, _ = SynthShapes("train", size=ann.cfg.input_shape[1:], seed=data_seed,
                                   length=args.calibration).arrays(progress=not args.quiet)
     snn, thresholds = convert(ann, images, args.timesteps, args.scale, args.seed, progress=not args.quiet)
+    command = shlex.join(prog.split() + list(argv))
     extra = dict(ckpt.get("extra", {}), name="synthshapes-converted",
                  conversion={"source": str(args.checkpoint), "scale": args.scale, "calibration": args.calibration,
-                             "seed": args.seed, "thresholds": thresholds, "command": _command(prog, argv)})
+                             "seed": args.seed, "thresholds": thresholds, "command": command})
     save_checkpoint(args.out, "snn", snn, ckpt["epoch"], ckpt.get("train"), history=ckpt.get("history"),
                     extra=extra)
     print(f"converted {args.checkpoint} -> {args.out} (T={args.timesteps}, scale {args.scale})")

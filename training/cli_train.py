@@ -21,10 +21,6 @@ DEFAULT_RECIPE = ["--kind", "snn", "--arch", "P,16,P,32,P,64,P,64,G", "--timeste
                   "--epochs", "8", "--train-size", "10000"]
 
 
-def _command(prog, argv):
-    return " ".join([prog] + [shlex.quote(a) for a in argv])
-
-
 def build_train_parser(prog="eventsim train") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train a spiking VGG (BNTT, surrogate gradient, BPTT) or a "
                                 "ReLU VGG on SynthShapes.")
@@ -77,7 +73,7 @@ def main(argv, prog="eventsim train") -> int:
         cfg = NetConfig(arch=args.arch, input_shape=(3, args.size, args.size), timesteps=args.timesteps,
                         leak=args.leak if args.kind == "snn" else 1.0, threshold=args.threshold,
                         norm="bntt" if args.kind == "snn" else "none", mean=mean, std=std, dropout=args.dropout)
-    command = _command(prog, argv)
+    command = shlex.join(prog.split() + list(argv))
     t0 = time.perf_counter()
     trainer = train_run(args.kind, cfg, opts, args.out, resume=args.resume, progress=not args.quiet,
                         extra={"command": command, "name": f"synthshapes-{args.kind}"})
@@ -86,9 +82,8 @@ def main(argv, prog="eventsim train") -> int:
     if args.export:
         from .cli_export import export_and_report
 
-        epochs_seconds = sum(h["seconds"] for h in trainer.history)
         export_and_report(args.out, args.export, args.evaluate, progress=not args.quiet,
-                          extra={"train_seconds": seconds, "train_epoch_seconds": epochs_seconds})
+                          extra={"train_seconds": seconds})
     return 0
 
 

@@ -22,7 +22,8 @@ Folding (DESIGN section 2):
   moves its ``1/4`` (``1/(HW)`` for global pooling) into the next gain.
 
 Quantization (:mod:`eventsim.builder`, DESIGN section 3) and its error
-bounds, all recorded per layer in the file (``quant_error``):
+bounds (:func:`eventsim.builder.quantization_error_bounds`), all recorded
+per layer in the file (``quant_error``):
 
 ==================  =====================================================
 quantity            bound
@@ -53,10 +54,6 @@ from .models import BNTT, Flatten, GlobalPool, Output, Pool, SpikingConv, Spikin
 SUPPORTED = ("SpikingConv (Conv2d: odd square kernel, stride 1, 'same' zero padding, no dilation, groups or bias; "
              "BNTT or no norm), SpikingDense (Linear without bias; BNTT or no norm), Pool (2x2 average), "
              "GlobalPool, Flatten, Output (Linear without bias)")
-
-#: Documented worst cases, checked by the tests against the recorded errors.
-BOUNDS = {"gain_rel_max": 2.0**-15 * (1 + 2.0**-14), "bias_abs_max": 2.0**-16, "leak_abs": 2.0**-13}
-
 
 def _refuse(name, module, why=""):
     raise UnsupportedLayerError(f"layer {name!r} ({type(module).__name__}{': ' + why if why else ''}) cannot be "
@@ -145,16 +142,15 @@ def build_model(net: SpikingVGG, name="model", provenance=None):
     for lname, block in net.layers.items():
         kind = type(block)
         if kind is SpikingConv or kind is SpikingDense:
-            inner = block.conv if kind is SpikingConv else block.fc
-            (_check_conv if kind is SpikingConv else _check_linear)(f"{lname}.{'conv' if kind is SpikingConv else 'fc'}",
-                                                                   inner)
+            attr, check, add = ("conv", _check_conv, b.conv) if kind is SpikingConv else ("fc", _check_linear, b.dense)
+            inner = getattr(block, attr)
+            check(f"{lname}.{attr}", inner)
             _check_norm(f"{lname}.norm", block.norm)
             extra = [n for n, _ in block.named_children() if n not in ("conv", "fc", "norm")]
             if extra:
                 _refuse(f"{lname}.{extra[0]}", getattr(block, extra[0]))
             weight = inner.weight.detach().double().numpy()
             gain, bias = fold_norm(block.norm, weight.shape[0], cfg.timesteps, depth)
-            add = b.conv if kind is SpikingConv else b.dense
             add(lname, weight, threshold=float(block.threshold), leak=block.leak, gain=gain, bias=bias)
             depth += 1
         elif kind is Pool:

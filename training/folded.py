@@ -107,7 +107,6 @@ class FoldedSNN(nn.Module):
 
     def __init__(self, model: Model):
         super().__init__()
-        self.model_name, self.sha256 = model.name, model.sha256
         self.cfg = FoldedConfig(tuple(model.input_shape), model.num_classes, model.default_timesteps,
                                 tuple(float(v) for v in model.input_mean), tuple(float(v) for v in model.input_std),
                                 model.max_timesteps())

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
-from .neurons import BNTT, lif, lif_stepwise, poisson_spikes
+from .neurons import BNTT, lif, lif_stepwise, normalize, poisson_spikes
 
 __all__ = ["ARCH_PRESETS", "AnnVGG", "BNTT", "NetConfig", "SpikingVGG", "build_network", "from_model_file",
            "lif", "lif_stepwise", "parse_arch", "poisson_spikes"]
@@ -235,7 +235,7 @@ class Output(nn.Module):
 
 
 def _feature_sizes(cfg: NetConfig):
-    """Yield ``(token, name, c_in, c_out, shape_after)`` for each layer."""
+    """Yield ``(token, name, c_in, c_out)`` for each layer."""
     c, h, w = cfg.input_shape
     counts = {"conv": 0, "pool": 0, "fc": 0}
     flat = None
@@ -353,9 +353,8 @@ class AnnVGG(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
 
     def normalize(self, images):
-        m = torch.as_tensor(self.cfg.mean, dtype=images.dtype).view(1, -1, 1, 1)
-        s = torch.as_tensor(self.cfg.std, dtype=images.dtype).view(1, -1, 1, 1)
-        return (images - m) / s
+        """Per-channel standardisation with the training set's statistics (``cfg.mean``, ``cfg.std``)."""
+        return normalize(images, self.cfg.mean, self.cfg.std)
 
     def forward(self, x):
         for block in self.layers.values():

@@ -8,8 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventsim.encoding import RESCALE
+
 from .errors import ConfigError
 from .surrogate import BETA, spike, surrogate_grad
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` of ``(N, C, H, W)`` images (the encoder's and the ANN's input)."""
+    m = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
+    return (images - m) / s
 
 
 def poisson_spikes(images: torch.Tensor, timesteps: int, mean, std, generator=None) -> torch.Tensor:
@@ -31,11 +40,9 @@ def poisson_spikes(images: torch.Tensor, timesteps: int, mean, std, generator=No
     -------
     Tensor of float32, shape (N, T, C, H, W), values in {-1, 0, 1}
     """
-    m = torch.as_tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
-    p = ((images - m) / s).unsqueeze(1)
+    p = normalize(images, mean, std).unsqueeze(1)
     u = torch.rand((images.shape[0], timesteps) + tuple(images.shape[1:]), generator=generator, dtype=images.dtype)
-    return torch.sign(p) * (2.0 * u <= p.abs()).to(images.dtype)
+    return torch.sign(p) * (RESCALE * u <= p.abs()).to(images.dtype)
 
 
 class _LIF(torch.autograd.Function):

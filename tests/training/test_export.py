@@ -7,9 +7,10 @@ torch = pytest.importorskip("torch")
 from conftest import tiny_snn  # noqa: E402
 
 from eventsim import Simulator, load_model  # noqa: E402
+from eventsim.builder import quantization_error_bounds  # noqa: E402
 from training.checkpoint import load_network, read_checkpoint, save_checkpoint  # noqa: E402
 from training.errors import CheckpointError, UnsupportedLayerError  # noqa: E402
-from training.export import BOUNDS, build_model, export_checkpoint  # noqa: E402
+from training.export import build_model, export_checkpoint  # noqa: E402
 from training.folded import FoldedSNN  # noqa: E402
 from training.models import from_model_file  # noqa: E402
 
@@ -48,11 +49,14 @@ def test_round_trip_keeps_the_float_parameters(exported):
 
 def test_quantization_errors_within_documented_bounds(exported):
     _, _, model, _ = exported
+    bounds = quantization_error_bounds()
+    # the values docs/training.md states, derived from the fixed-point widths
+    assert bounds == {"gain_rel_max": 2.0**-15 * (1 + 2.0**-14), "bias_abs_max": 2.0**-16, "leak_abs": 2.0**-13}
     for layer in model.neuron_layers:
         err = layer.quant_error
-        assert err["gain_rel_max"] <= BOUNDS["gain_rel_max"], layer.name
-        assert err["bias_abs_max"] <= BOUNDS["bias_abs_max"], layer.name
-        assert err["leak_abs"] <= BOUNDS["leak_abs"], layer.name
+        assert err["gain_rel_max"] <= bounds["gain_rel_max"], layer.name
+        assert err["bias_abs_max"] <= bounds["bias_abs_max"], layer.name
+        assert err["leak_abs"] <= bounds["leak_abs"], layer.name
         # weights: |W - s_c W_q| <= s_c / 2 elementwise, with s_c = max|W_c| / 127
         w = layer.floats.weight.astype(np.float64)
         s = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) / 127
