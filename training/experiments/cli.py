@@ -72,11 +72,13 @@ def main(argv, prog="eventsim experiment") -> int:
     command = " ".join([prog] + [shlex.quote(a) for a in argv])
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     zoo = ModelZoo(args.cache_dir, allow_train=not args.no_train, progress=not args.quiet, log=log)
+    data_cache: dict = {}
     for name in names:
         folder = out / name if args.name == "all" else out
         folder.mkdir(parents=True, exist_ok=True)
         module = load(name)
-        ctx = Context(scale, folder, zoo, progress=not args.quiet, log=log, layers=layers, epsilons=epsilons)
+        ctx = Context(scale, folder, zoo, progress=not args.quiet, log=log, layers=layers, epsilons=epsilons,
+                      data_cache=data_cache)
         zoo.trained_seconds = 0.0
         started = time.perf_counter()
         log(f"== {name} ({scale.name}) -> {folder}")

@@ -136,15 +136,18 @@ class Context:
         Conv layers to analyse (default ``scale.layers``).
     epsilons : tuple of float, optional
         FGSM strengths in pixel units (default: the fgsm experiment's).
+    data_cache : dict, optional
+        Generated data sets by ``(split, size)``; pass one dict to several
+        contexts (``experiment all``) to generate each item once.
     """
 
     def __init__(self, scale: Scale, out: Path, zoo: ModelZoo, progress=True, log=print, layers=None,
-                 epsilons=None):
+                 epsilons=None, data_cache=None):
         self.scale, self.out, self.zoo, self.progress, self.log = scale, Path(out), zoo, progress, log
         self.layers = tuple(scale.layers if layers is None else layers)
         self.epsilons = epsilons
         self.figures: list[str] = []
-        self._data: dict = {}
+        self._data: dict = {} if data_cache is None else data_cache
         zoo.data = self.data
 
     def data(self, split: str, n: int, size: int | None = None):
@@ -152,12 +155,18 @@ class Context:
         return self.items(split, n, size)[:2]
 
     def items(self, split: str, n: int, size: int | None = None):
-        """``(images, labels, masks, boxes)`` items ``0..n-1`` of a split, memoised per split and size."""
+        """``(images, labels, masks, boxes)`` items ``0..n-1`` of a split, memoised per split and size.
+
+        An item depends only on its index, so a larger request generates just
+        the items not yet held.
+        """
         size = self.scale.size if size is None else size
         key = (split, size)
         have = self._data.get(key)
-        if have is None or len(have[0]) < n:
-            have = SynthShapes(split, size=size, seed=0, length=max(n, 1)).arrays(0, n, progress=self.progress)
+        count = 0 if have is None else len(have[0])
+        if count < n:
+            new = SynthShapes(split, size=size, seed=0, length=n).arrays(count, n, progress=self.progress)
+            have = new if have is None else tuple(np.concatenate(pair) for pair in zip(have, new))
             self._data[key] = have
         return tuple(a[:n] for a in have)
 
