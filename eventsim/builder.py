@@ -167,14 +167,14 @@ class ModelBuilder:
 
 
 def quantization_error_bounds(theta_bits: int = 16) -> dict:
-    """Worst cases of the ``quant_error`` entries the builder records (spiking layers).
+    r"""Worst cases of the ``quant_error`` entries the builder records (spiking layers).
 
     .. math::
 
-        \mathrm{gain\_rel\_max} &\le 2^{1-G} (1 + 2^{2-G}) \quad (G = 16 \text{ mantissa bits}) \\
+        \mathrm{gain\_rel\_max} &\le 2^{1-G} (1 + 2^{2-G}), \quad G = 16 \text{ mantissa bits} \\
         \mathrm{bias\_abs\_max} &\le 1 / (2 \theta_{int}), \quad \theta_{int} = 2^{\mathrm{theta\_bits} - 1}
-            \quad (\text{units of } \theta) \\
-        \mathrm{leak\_abs} &\le 2^{-(12 + 1)}
+            \text{ (units of } \theta) \\
+        \mathrm{leak\_abs} &\le 2^{-13} \text{ (12 fraction bits)}
 
     Returns
     -------
