@@ -237,6 +237,50 @@ def sam_decay(trace, factor):
     return round_shift(trace * factor, SAM_FRAC_BITS)
 
 
+@register_jitable
+def sam_spike(trace, t_last, earlier, t, table, reference):
+    """The on-line SAM update of one spike at step ``t`` (DESIGN section 4, paper Eq. 12-14).
+
+    .. math::
+
+        d &= \\mathrm{rs}(x \\, L[t - t_{last}], 24) \\\\
+        \\mathrm{NCS} &= d \\quad \\text{("paper": earlier spikes only, Eq. 13)} \\\\
+        \\mathrm{NCS} &= d + 2^{24} + (t - n_{earlier}) L[t] \\quad \\text{("reference")} \\\\
+        x' &= d + 2^{24}
+
+    ``"reference"`` reproduces the authors' released loop: it counts the
+    current spike and adds ``e^{-gamma t}`` for each earlier step without a
+    spike.  Every backend applies this function (the engine per spike, the
+    reference and Lava on arrays with ``np.where``).
+
+    Parameters
+    ----------
+    trace : int64 scalar or ndarray
+        ``x``: Q24 trace after the neuron's last spike.
+    t_last : int scalar or ndarray
+        Step of that spike (0 before the first: the trace is then 0).
+    earlier : int scalar or ndarray
+        Number of the neuron's earlier spikes (``"reference"`` only).
+    t : int
+        Step of this spike.
+    table : ndarray of int64, shape (T + 1,)
+        :func:`sam_decay_table`.
+    reference : bool
+        ``"reference"`` convention instead of ``"paper"``.
+
+    Returns
+    -------
+    ncs : int64 scalar or ndarray
+        This spike's contribution to ``M_t``, Q24.
+    trace : int64 scalar or ndarray
+        ``x'``, the trace to store with ``t_last = t``.
+    """
+    decayed = sam_decay(trace, table[t - t_last])
+    if reference:
+        return decayed + SAM_ONE + (t - earlier) * table[t], decayed + SAM_ONE
+    return decayed, decayed + SAM_ONE
+
+
 def sam_to_real(q24: np.ndarray) -> np.ndarray:
     """Q24 SAM maps to float32 real values: one rounding, the same on every backend.
 

@@ -205,12 +205,9 @@ class _SamTrace:
 
     def update(self, fired: np.ndarray, t: int) -> np.ndarray:
         """Apply step ``t``'s spikes; return the map ``M_t`` (N, H, W) in Q24."""
-        decayed = fp.sam_decay(self.x, self.table[t - self.t_last])
-        ncs = decayed
-        if self.convention == "reference":
-            ncs = decayed + fp.SAM_ONE + (t - self.count) * self.table[t]
+        ncs, after = fp.sam_spike(self.x, self.t_last, self.count, t, self.table, self.convention == "reference")
         m = np.where(fired, ncs, 0).sum(axis=1)
-        self.x = np.where(fired, decayed + fp.SAM_ONE, self.x)
+        self.x = np.where(fired, after, self.x)
         self.t_last = np.where(fired, t, self.t_last)
         self.count = self.count + fired
         return m

@@ -12,15 +12,13 @@ from . import reference as ref
 from ._progress import Progress
 from .encoding import check_images, check_spikes, check_timesteps, encode_poisson
 from .errors import InputError
-from .kernels import plan as kp
-from .kernels.network import run_batch
+from .kernels import engine
+from .kernels.plan import build_plan
 from .model import Model
 from .model_io import load_model
 from .result import Result
 
 BACKENDS = ("eventsim", "reference")
-#: Images per engine call; progress is reported between calls.
-CHUNK = 64
 
 
 class Simulator:
@@ -54,7 +52,7 @@ class Simulator:
         if sam_convention not in ref.SAM_CONVENTIONS:
             raise InputError(f"sam_convention: expected one of {ref.SAM_CONVENTIONS}, got {sam_convention!r}")
         self.sam_convention = sam_convention
-        self._plan = kp.build_plan(self.model, self.sam_layers)
+        self._plans = None
 
     def _check_sam_layers(self, names):
         if names is None:
@@ -147,26 +145,13 @@ class Simulator:
         }
 
     def _run_engine(self, x, record, progress=None):
-        plan, model = self._plan, self.model
+        if self._plans is None:
+            self._plans = build_plan(self.model)
         n, steps = x.shape[:2]
-        spikes_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2))
-        n_layers = plan.meta.shape[0]
-        outs = (
-            np.zeros((n, model.num_classes), np.int64),
-            np.zeros((n, steps * plan.sam_pixels), np.float32),
-            np.zeros((n, n_layers + 1, 4, steps), np.int64),
-            np.zeros((n, steps, plan.n_neurons) if record else (n, 0, 0), np.uint8),
-            np.zeros((n, plan.n_neurons) if record else (n, 0), np.int64),
-        )
-        table = fp.sam_decay_table(self.sam_gamma, steps)
-        net = (plan.meta, plan.weights, plan.gains, plan.biases)
-        reference = self.sam_convention == "reference"
-        bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > CHUNK else False)
-        for lo in range(0, n, CHUNK):
-            hi = min(n, lo + CHUNK)
-            run_batch(net, table, reference, spikes_cl[lo:hi], tuple(o[lo:hi] for o in outs))
-            bar.update(hi - lo)
-        return _engine_result(model, plan, outs, steps, record)
+        bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > engine.CHUNK else False)
+        return engine.run(self._plans, x, fp.sam_decay_table(self.sam_gamma, steps),
+                          self.sam_convention == "reference", self.sam_layers,
+                          self.model.output_layer.voltage_scale, record, bar.update)
 
 
 def _check_gamma(gamma) -> float:
@@ -177,40 +162,6 @@ def _check_gamma(gamma) -> float:
     if not np.isfinite(g) or g < 0:
         raise InputError(f"sam_gamma: expected a finite number >= 0, got {gamma!r}")
     return g
-
-
-def _channels_first(flat, shape):
-    """``(..., H*W*C)`` channels-last to ``(..., C, H, W)``."""
-    c, h, w = shape
-    lead = flat.shape[:-1]
-    return np.moveaxis(flat.reshape(lead + (h, w, c)), -1, -3)
-
-
-def _engine_result(model, plan, outs, steps, record):
-    out_v, sam_flat, counters, rec, final_v = outs
-    n = out_v.shape[0]
-    layers = {name: model.layer(name) for name in plan.names}
-    sam = {}
-    for name in plan.sam_layers:
-        row = plan.meta[plan.names.index(name)]
-        h, w = int(row[kp.H]), int(row[kp.W])
-        start = steps * int(row[kp.SAM_HW_OFF])
-        sam[name] = sam_flat[:, start : start + steps * h * w].reshape(n, steps, h, w)
-    names = list(plan.names) + ["input"]
-    counts = {name: {key: counters[:, i, j].copy() for j, key in enumerate(ref.COUNTER_NAMES)}
-              for i, name in enumerate(names)}
-    spikes = voltages = None
-    if record:
-        spikes, voltages = {}, {}
-        for i, name in enumerate(plan.names):
-            lo = int(plan.meta[i, kp.V_OFF])
-            shape = layers[name].out_shape
-            hi = lo + int(np.prod(shape))
-            voltages[name] = _channels_first(final_v[:, lo:hi], shape).astype(np.int32)
-            if layers[name].spiking:
-                spikes[name] = np.ascontiguousarray(_channels_first(rec[:, :, lo:hi], shape))
-    logits = out_v * model.output_layer.voltage_scale / steps
-    return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)
 
 
 def _from_reference(run: ref.ReferenceRun, record: bool) -> Result:

@@ -95,12 +95,15 @@ def test_repeated_runs_are_deterministic():
 
 
 def test_no_recompilation_across_models_and_options():
-    from eventsim.kernels.network import run_batch
-
+    """Runs with other T, gamma, SAM convention, recording or gain tables reuse the compiled kernels."""
     images = np.random.default_rng(3).uniform(0, 1, (2, 1, 12, 12))
-    Simulator(random_model(seed=1, input_shape=(1, 12, 12), timesteps=5)).run(images=images)
-    before = len(run_batch.signatures)
+    first = Simulator(random_model(seed=1, input_shape=(1, 12, 12), timesteps=5))
+    first.run(images=images)
+    kernels = [p.batch for p in first._plans]
+    counts = [len(k.signatures) for k in kernels]
     for seed, steps, record, conv in [(2, 7, True, "reference"), (3, 3, False, "paper")]:
         model = random_model(seed=seed, input_shape=(1, 12, 12), timesteps=steps, per_step_gain=seed % 2 == 0)
-        Simulator(model, sam_convention=conv).run(images=images[:1], record_spikes=record)
-    assert len(run_batch.signatures) == before == 1
+        sim = Simulator(model, sam_convention=conv, sam_gamma=0.1 * seed)
+        sim.run(images=images[:1], record_spikes=record)
+        assert [p.batch for p in sim._plans] == kernels
+    assert [len(k.signatures) for k in kernels] == counts == [1] * len(kernels)

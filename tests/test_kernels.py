@@ -1,161 +1,258 @@
-"""Each Numba kernel against its slow, obvious NumPy twin, exactly."""
+"""Each Numba kernel against its slow, obvious NumPy twin, exactly.
+
+Specialised kernels are drawn from a menu of widths and kernel sizes that
+covers the edges (1 channel, more than 64 channels so two bitmap words,
+K = 1 and 5, pools 1 to 4, int16 and int32 accumulators) while keeping
+the number of compilations small.
+"""
 import numpy as np
+import numba
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventsim import fixed_point as fp
 from eventsim import reference as ref
-from eventsim.kernels import plan as kp
-from eventsim.kernels.neurons import emit_spikes, update_voltages
-from eventsim.kernels.sam import flush_map
-from eventsim.kernels.synapses import gather_input, gather_pooled_input, scatter, scatter_pooled
-from eventsim.random_models import random_model
+from eventsim.builder import ModelBuilder
+from eventsim.kernels import bits, dense, engine, neurons
+from eventsim.kernels.interface import Neurons, Sam
+from eventsim.kernels.jit import vectorizing
+from eventsim.kernels.plan import build_plan, events_fit_int16, input_fits_int16
+from eventsim.kernels.specialize import render, specialize
 from eventsim.topology import connections
-from strategies import build_model, model_specs
+
+WIDTHS = (1, 5, 16, 70)
 
 
-def to_channels_last(x):
-    """(N, C, H, W) -> (N, H*W*C)."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(x.shape[0], -1)
+def pack(x):
+    """Twin of the bitmap layout: binary (N, C, H, W) -> (N, H*W*NW) uint64 (bit c%64 of word pos*NW + c//64)."""
+    n, c, h, w = x.shape
+    nw = (c + 63) // 64
+    padded = np.zeros((n, h, w, nw * 64), np.uint8)
+    padded[..., :c] = x.transpose(0, 2, 3, 1)
+    return np.packbits(padded, axis=-1, bitorder="little").view("<u8").reshape(n, -1).astype(np.uint64)
 
 
-def event_list(x):
-    """Non-zero entries of one (C, H, W) map as (3, n) rows y, x, c, in channels-last order."""
-    c, y, xx = np.nonzero(x)
-    order = np.lexsort((c, xx, y))
-    return np.stack([y[order], xx[order], c[order]]).astype(np.int32)
-
-
-@given(st.integers(0, 2**31 - 1), st.floats(0, 1))
-def test_gather_input_twin(seed, density):
-    rng = np.random.default_rng(seed)
-    spikes = (rng.choice([-1, 1], (4, 5, 3)) * (rng.random((4, 5, 3)) < density)).astype(np.int8)
-    events, signs = np.empty((3, 60), np.int32), np.empty(60, np.int8)
-    n = gather_input(spikes, events, signs)
-    want = event_list(spikes.transpose(2, 0, 1))
-    np.testing.assert_array_equal(events[:, :n], want)
-    np.testing.assert_array_equal(signs[:n], spikes[want[0], want[1], want[2]])
-
-
-@settings(max_examples=40, deadline=None)
-@given(spec=model_specs(max_timesteps=2), density=st.floats(0.01, 0.9))
-def test_scatter_twin(spec, density):
-    model = build_model(spec)
-    plan = kp.build_plan(model, ())
-    rng = np.random.default_rng(spec["seed"])
-    for i, conn in enumerate(connections(model)):
-        shape = (1,) + conn.source_shape
-        x = (rng.random(shape) < density).astype(np.int64)
-        signed = conn.source == "input"
-        if signed:
-            x *= rng.choice([-1, 1], shape)
-        want, want_ops = ref.synaptic_input(conn, x)
-        events = event_list(x[0])
-        signs = x[0][events[2], events[0], events[1]].astype(np.int8) if signed else np.empty(0, np.int8)
-        acc = np.zeros(plan.n_neurons, np.int32)
-        ops = scatter(plan.meta[i], events, events.shape[1], signs, plan.weights, acc)
-        lo = plan.meta[i, kp.V_OFF]
-        got = acc[lo : lo + conn.target.num_neurons]
-        np.testing.assert_array_equal(got, to_channels_last(want)[0], err_msg=conn.target.name)
-        assert ops == want_ops[0]
-
-
-@given(seed=st.integers(0, 2**31 - 1), t=st.integers(0, 29))
-def test_update_and_emit_twin(seed, t):
-    model = random_model(seed=seed % 50, input_shape=(2, 8, 8), timesteps=30)
-    plan = kp.build_plan(model, ())
-    rng = np.random.default_rng(seed)
-    vol = rng.integers(fp.V_MIN, fp.V_MAX, plan.n_neurons, endpoint=True).astype(np.int64)
-    vol[::3] = rng.integers(-3, 3, vol[::3].size) * 40000  # near the threshold too
-    acc = rng.integers(-(2**19), 2**19, plan.n_neurons).astype(np.int32)
-    v_in, a_in = vol.copy(), acc.copy()
-    events = np.empty((3, plan.n_neurons), np.int32)
-    for i, layer in enumerate(model.neuron_layers):
-        m = plan.meta[i]
-        lo, hi = m[kp.V_OFF], m[kp.V_OFF] + layer.num_neurons
-        n_sat = update_voltages(m, t, vol, acc, plan.gains, plan.biases)
-        row = t if layer.gain_steps > 1 else 0
-        c = layer.out_shape[0]
-        g = np.tile(layer.gain[row].astype(np.int64), layer.num_neurons // c)
-        b = np.tile(layer.bias[row].astype(np.int64), layer.num_neurons // c)
-        want, _, sat = fp.neuron_step(v_in[lo:hi], a_in[lo:hi].astype(np.int64), g, b, layer.shift, layer.theta,
-                                      layer.lam12)
-        np.testing.assert_array_equal(vol[lo:hi], want)
-        assert not acc[lo:hi].any()
-        assert n_sat == sat.sum()
-        if layer.spiking:
-            no_sam = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int32),
-                      np.zeros(31, np.int64), np.empty(0, np.int64), False)
-            n_ev = emit_spikes(m, vol, events, no_sam, t + 1)
-            _, h, w = layer.out_shape
-            above = (want > layer.theta).reshape(h, w, c).transpose(2, 0, 1)
-            np.testing.assert_array_equal(events[:, :n_ev], event_list(above))
-
-
-@pytest.mark.parametrize("convention", ["paper", "reference"])
-@given(seed=st.integers(0, 2**31 - 1), gamma=st.sampled_from([0.0, 0.1, 0.5, 1.0, 3.0]))
-def test_emission_sam_update_twin(convention, seed, gamma):
-    """The SAM trace update inside spike emission equals the dense twin, step by step."""
-    rng = np.random.default_rng(seed)
-    c, h, w, steps = 3, 4, 5, 25
-    spikes = rng.random((1, steps, c, h, w)) < rng.uniform(0.05, 0.8)
-    table = fp.sam_decay_table(gamma, steps)
-    twin = ref._SamTrace((1, c, h, w), table, convention)
-    m = np.zeros(kp.N_META, np.int64)
-    m[kp.C], m[kp.H], m[kp.W], m[kp.THETA], m[kp.SAM_SLOT] = c, h, w, 10, 0
-    size = c * h * w
-    reference = convention == "reference"
-    state = (np.zeros(size, np.int64), np.zeros(size, np.int32), np.zeros(size if reference else 0, np.int32))
-    events = np.empty((3, size), np.int32)
-    for t in range(steps):
-        want = twin.update(spikes[:, t], t)[0]
-        vol = np.where(to_channels_last(spikes[:, t])[0], 11, 10).astype(np.int64)
-        step_map = np.zeros(h * w, np.int64)
-        n = emit_spikes(m, vol, events, state + (table, step_map, reference), t)
-        np.testing.assert_array_equal(events[:, :n], event_list(spikes[0, t]))
-        np.testing.assert_array_equal(step_map.reshape(h, w), want)
-
-
-def test_flush_map_rounds_like_sam_to_real():
-    q = np.random.default_rng(0).integers(0, 2**40, 500)
-    out = np.empty(500, np.float32)
-    scratch = q.copy()
-    flush_map(scratch, out)
-    np.testing.assert_array_equal(out, fp.sam_to_real(q))
-    assert not scratch.any()
-
-
-@settings(max_examples=40)
-@given(seed=st.integers(0, 2**31 - 1), pools=st.integers(1, 2), head=st.sampled_from(["conv", "gap", "flatten"]),
-       density=st.floats(0.0, 1.0), h=st.integers(4, 19), w=st.integers(4, 19))
-def test_pooled_input_twin(seed, pools, head, density, h, w):
-    """Pool-then-scatter of the signed input equals the reference's per-spike semantics."""
-    from eventsim import ModelBuilder
-
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder((3, h, w), default_timesteps=2)
+def conv_model(c_in, c_out, k, pools, rng, scale=1.0, src_conv=True):
+    """input -> [conv c_in] -> pools x avgpool -> conv c_out -> gap -> output; the second conv is under test."""
+    h = 4 * 2**pools + 1
+    b = ModelBuilder((2, h, h), default_timesteps=3)
+    if src_conv:
+        b.conv("src", rng.normal(0, 0.3, (c_in, 2, 3, 3)), threshold=0.5, leak=1.0)
     for i in range(pools):
-        b.avgpool(f"p{i}")
-    if head == "conv":
-        b.conv("c", rng.normal(0, 0.5, (5, 3, 3, 3))).gap("g")
-    elif head == "gap":
-        b.gap("g")
-    else:
-        b.flatten("f")
-    model = b.output("out", rng.normal(0, 0.5, (4, b.shape[0]))).build()
-    plan = kp.build_plan(model, ())
-    conn, m = connections(model)[0], plan.meta[0]
-    x = ((rng.random((1, 3, h, w)) < density) * rng.choice([-1, 1], (1, 3, h, w))).astype(np.int64)
+        b.avgpool(f"pool{i}")
+    w = rng.normal(0, scale, (c_out, c_in if src_conv else 2, k, k))
+    b.conv("test", w, threshold=0.5, leak=0.9)
+    b.gap("gap").output("out", rng.normal(0, 0.3, (3, c_out)))
+    return b.build()
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), c_in=st.integers(1, 70), c_out=st.sampled_from(WIDTHS),
+       k=st.sampled_from((1, 3, 5)), pools=st.integers(0, 2), density=st.floats(0.0, 1.0), big=st.booleans())
+def test_scatter_cells_twin(seed, c_in, c_out, k, pools, density, big):
+    rng = np.random.default_rng(seed)
+    model = conv_model(c_in, c_out, k, pools, rng, scale=40.0 if big else 0.3)
+    conn = connections(model)[1]
+    plan = build_plan(model)[1]
+    assert plan.kind == "conv_events" and plan.acc16 == events_fit_int16(conn.target.weight, conn.pool)
+    x = (rng.random((1,) + conn.source_shape) < density).astype(np.int64)
     want, want_ops = ref.synaptic_input(conn, x)
-    counts = np.zeros((m[kp.PH], m[kp.PW], 3, 2), np.int32)
-    events = np.empty((3, counts[..., 0].size), np.int32)
-    values = np.empty((2, counts[..., 0].size), np.int32)
-    n, total = gather_pooled_input(np.ascontiguousarray(x[0].transpose(1, 2, 0)).astype(np.int8), m[kp.POOL_SHIFT],
-                                   counts, events, values)
-    assert total == np.abs(x).sum()
-    acc = np.zeros(plan.n_neurons, np.int32)
-    ops = scatter_pooled(m, events, n, values, plan.weights, acc)
-    got = acc[: conn.target.num_neurons]
-    np.testing.assert_array_equal(got, to_channels_last(want)[0])
+    module = specialize("conv", COUT=c_out, K=k, ACC16=plan.acc16, IN_C=0, IN_P=0)
+    acc = np.zeros(conn.target.num_neurons, np.int32)
+    offsets = np.zeros(conn.pool**2 * c_in, np.int64)
+    with vectorizing():
+        ops = module.scatter_cells(pack(x)[0], plan.weights, acc, plan.geometry, c_in, offsets)
+    np.testing.assert_array_equal(acc, want[0].transpose(1, 2, 0).ravel())
     assert ops == want_ops[0]
+
+
+def bound_weights(c_out, extra=0):
+    """Weights (c_out, 259, 3, 3) whose positive sum per output channel and tap is 258 * 127 + 1 + extra = 32767 + extra."""
+    w = np.full((c_out, 259, 3, 3), 127, np.int64)
+    w[:, 0] = 1 + extra
+    return w.astype(np.int8)
+
+
+def test_int16_bound_is_tight():
+    """At the bound the plan keeps int16 registers; one unit more (either sign) and it switches to int32."""
+    assert events_fit_int16(bound_weights(2), 1)
+    assert not events_fit_int16(bound_weights(2, extra=1), 1)
+    assert not events_fit_int16(bound_weights(2), 2)
+    low = np.full((1, 256, 1, 1), -128, np.int8)  # 256 * -128 = -32768 still fits
+    assert events_fit_int16(low, 1)
+    assert not events_fit_int16(np.concatenate([low, np.full((1, 1, 1, 1), -1, np.int8)], axis=1), 1)
+    assert input_fits_int16(np.full((1, 3, 3, 3), 127, np.int8), 2)
+    assert not input_fits_int16(np.full((1, 3, 3, 3), 127, np.int8), 4)
+
+
+def test_int16_kernel_exact_at_the_bound():
+    rng = np.random.default_rng(0)
+    model = conv_model(259, 16, 3, 0, rng)
+    layer = model.layer("test")
+    conn = connections(model)[1]
+    conn = conn._replace(target=layer.__class__(**{**layer.__dict__, "weight": bound_weights(16)}))
+    from eventsim.kernels.plan import layer_plan
+    plan = layer_plan(conn, 0)
+    assert plan.acc16
+    x = np.ones((1,) + conn.source_shape, np.int64)
+    want, _ = ref.synaptic_input(conn, x)
+    module = specialize("conv", COUT=16, K=3, ACC16=True, IN_C=0, IN_P=0)
+    acc = np.zeros(layer.num_neurons, np.int32)
+    with vectorizing():
+        module.scatter_cells(pack(x)[0], plan.weights, acc, plan.geometry, 259, np.zeros(259, np.int64))
+    np.testing.assert_array_equal(acc, want[0].transpose(1, 2, 0).ravel())
+    assert want.max() == 9 * 32767
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), c_out=st.sampled_from(WIDTHS), k=st.sampled_from((1, 3)),
+       pools=st.integers(0, 2), density=st.floats(0.0, 1.0))
+def test_pool_input_twin(seed, c_out, k, pools, density):
+    rng = np.random.default_rng(seed)
+    model = conv_model(0, c_out, k, pools, rng, src_conv=False)
+    conn = connections(model)[0]
+    plan = build_plan(model)[0]
+    assert plan.kind == "conv_input"
+    shape = (1,) + conn.source_shape
+    x = (rng.choice([-1, 1], shape) * (rng.random(shape) < density)).astype(np.int8)
+    module = specialize("conv", COUT=c_out, K=k, ACC16=plan.acc16, IN_C=2, IN_P=conn.pool)
+    _, h, w = conn.target.out_shape
+    grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
+    n_in, ops = module.pool_input(np.ascontiguousarray(x[0].transpose(1, 2, 0)), grid, plan.geometry)
+    pooled = ref.sum_pool(x[0].astype(np.int64), conn.pool)
+    interior = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
+    np.testing.assert_array_equal(interior, pooled.transpose(1, 2, 0))
+    _, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
+    assert (n_in, ops) == (int(np.abs(x).sum()), int(want_ops[0]))
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**31 - 1), c_out=st.integers(1, 130), positions=st.integers(1, 6),
+       steps=st.integers(1, 4), leak=st.integers(0, 4096), shift=st.integers(0, 20))
+def test_update_layer_twin(seed, c_out, positions, steps, leak, shift):
+    rng = np.random.default_rng(seed)
+    gain = rng.integers(-3000, 3000, (steps, c_out))
+    bias = rng.integers(-2**23, 2**23, (steps, c_out)) // rng.integers(1, 2**12)
+    params = Neurons(gain, bias, shift, int(rng.integers(1, 2**22)), leak)
+    vol = rng.integers(-fp.V_MAX, fp.V_MAX, positions * c_out).astype(np.int32)
+    cur = rng.integers(-2**20, 2**20, positions * c_out).astype(np.int32)
+    t = steps - 1
+    nw = (c_out + 63) // 64
+    words = np.full(positions * nw, 99, np.uint64)
+    v_want, _, sat = fp.neuron_step(vol.astype(np.int64), cur.astype(np.int64), np.tile(gain[t], positions),
+                                    np.tile(bias[t], positions), shift, params.theta, leak)
+    spikes = (v_want > params.theta).reshape(1, positions, c_out).transpose(0, 2, 1)[..., None]
+    n_sat, n_spk = neurons.update_layer(t, vol, cur, params, words)
+    np.testing.assert_array_equal(vol, v_want)
+    np.testing.assert_array_equal(cur, 0)
+    np.testing.assert_array_equal(words, pack(spikes.astype(np.uint8))[0])
+    assert (n_sat, n_spk) == (int(sat.sum()), int(spikes.sum()))
+
+
+@pytest.mark.parametrize("c_out", WIDTHS)
+def test_update_position_twin(c_out):
+    """The specialised fixed-width update equals the generic one (and so its twin above)."""
+    rng = np.random.default_rng(c_out)
+    module = specialize("conv", COUT=c_out, K=1, ACC16=True, IN_C=0, IN_P=0)
+    gain, bias = rng.integers(-3000, 3000, (1, c_out)), rng.integers(-5000, 5000, (1, c_out))
+    params = Neurons(gain, bias, 9, 3000, 3900)
+    vol = rng.integers(-fp.V_MAX, fp.V_MAX, c_out).astype(np.int32)
+    cur = rng.integers(-2**18, 2**18, c_out).astype(np.int32)
+    vol2, cur2 = vol.copy(), cur.copy()
+    w1, w2 = np.zeros((c_out + 63) // 64, np.uint64), np.zeros((c_out + 63) // 64, np.uint64)
+    with vectorizing():
+        sat = module.update_position(gain[0], bias[0], vol, cur, params, w1)
+    want_sat, _ = neurons.update_layer(0, vol2, cur2, params, w2)
+    np.testing.assert_array_equal(vol, vol2)
+    np.testing.assert_array_equal(w1, w2)
+    assert sat == want_sat and not cur.any()
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**31 - 1), c_out=st.integers(1, 130), steps=st.integers(2, 12),
+       gamma=st.sampled_from((0.0, 0.5, 3.0)), reference=st.booleans())
+def test_sam_pass_twin(seed, c_out, steps, gamma, reference):
+    rng = np.random.default_rng(seed)
+    h, w = 3, 2
+    fired = rng.random((1, steps, c_out, h, w)) < 0.4
+    fired[:, 0] = False
+    table = fp.sam_decay_table(gamma, steps)
+    twin = ref._SamTrace((1, c_out, h, w), table, "reference" if reference else "paper")
+    want = np.stack([twin.update(fired[:, t], t) for t in range(steps)], axis=1)
+    n = c_out * h * w
+    sam = Sam(table, reference, np.zeros((1, n), np.int64), np.zeros((1, n), np.int32),
+              np.zeros((1, n if reference else 0), np.int32), np.zeros((1, steps, h * w), np.float32))
+    for t in range(1, steps):
+        neurons.sam_pass(pack(fired[:, t].astype(np.uint8))[0], c_out, t, sam, 0)
+    np.testing.assert_array_equal(sam.maps.reshape(1, steps, h, w), fp.sam_to_real(want))
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31 - 1), c_src=st.integers(1, 70), c_out=st.integers(1, 12),
+       pools=st.integers(0, 2), gap=st.booleans(), density=st.floats(0, 1))
+def test_dense_gathers_twin(seed, c_src, c_out, pools, gap, density):
+    rng = np.random.default_rng(seed)
+    h = 2**pools + int(rng.integers(0, 3))
+    b = ModelBuilder((2, h, h), default_timesteps=2)
+    b.conv("src", rng.normal(0, 0.3, (c_src, 2, 3, 3)), threshold=0.5)
+    for i in range(pools):
+        b.avgpool(f"pool{i}")
+    (b.gap("gap") if gap else b.flatten("flat"))
+    model = b.output("out", rng.normal(0, 1, (c_out, c_src if gap else c_src * (h >> pools) ** 2))).build()
+    conn, plan = connections(model)[1], build_plan(model)[1]
+    x = (rng.random((1, c_src, h, h)) < density).astype(np.int64)
+    want, want_ops = ref.synaptic_input(conn, x)
+    cur = np.zeros(c_out, np.int32)
+    ops = dense.gather_bits(pack(x)[0], c_src, plan.weights, cur, plan.geometry)
+    np.testing.assert_array_equal(cur, want.ravel())
+    assert ops == want_ops[0]
+    # the same layer fed by signed input spikes
+    signed = (x * rng.choice([-1, 1], x.shape)).astype(np.int8)
+    geometry = plan.geometry._replace(src_h=h, src_w=h)
+    want, want_ops = ref.synaptic_input(conn, signed.astype(np.int64))
+    cur[:] = 0
+    n_in, ops = dense.gather_input(np.ascontiguousarray(signed[0].transpose(1, 2, 0)), plan.weights, cur, geometry)
+    np.testing.assert_array_equal(cur, want.ravel())
+    assert (n_in, ops) == (int(np.abs(signed).sum()), int(want_ops[0]))
+
+
+@numba.njit
+def _bit_helpers(word):
+    if word == 0:
+        return bits.popcount(word), -1, word
+    return bits.popcount(word), bits.lowest_bit(word), bits.clear_lowest(word)
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_bit_helpers(word):
+    count, low, cleared = _bit_helpers(np.uint64(word))
+    assert count == bin(word).count("1")
+    assert low == ((word & -word).bit_length() - 1 if word else -1)
+    assert int(cleared) == (word & (word - 1) if word else 0)
+
+
+def test_unpack_bits_twin():
+    rng = np.random.default_rng(1)
+    x = (rng.random((2, 3, 70, 4, 5)) < 0.3).astype(np.uint8)
+    words = np.stack([pack(x[:, t]) for t in range(3)], axis=1)
+    np.testing.assert_array_equal(engine.unpack_bits(words, (70, 4, 5)), x)
+
+
+def test_vectorizing_restores_numba_config():
+    before = numba.config.SLP_VECTORIZE
+    with vectorizing():
+        assert numba.config.SLP_VECTORIZE == 1
+        with vectorizing():
+            pass
+        assert numba.config.SLP_VECTORIZE == 1
+    assert numba.config.SLP_VECTORIZE == before
+
+
+def test_specialize_checks_constants_and_reuses_modules():
+    with pytest.raises(KeyError, match="do not match"):
+        render("conv", {"COUT": 4})
+    a = specialize("conv", COUT=5, K=1, ACC16=True, IN_C=0, IN_P=0)
+    assert specialize("conv", COUT=5, K=1, ACC16=True, IN_C=0, IN_P=0) is a
+    assert a.COUT == 5 and a.RUN == 5 and a.NWO == 1
+    assert "COUT = 5\n" in open(a.__file__).read()

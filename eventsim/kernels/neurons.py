@@ -1,116 +1,129 @@
-"""Neuron kernels: the voltage update (leak, per-step gain, soft reset, 24-bit
-saturation) and the emission of the next step's spikes.
+"""Neuron kernels of any width: the voltage update (leak, per-step gain, soft
+reset, 24-bit saturation) fused with the emission of the next step's spikes
+as bitmaps, and the on-line SAM pass over those bitmaps.
 
-The update is a branch-free sweep over every neuron (O(neurons), as on Loihi)
-so it vectorizes; emission is a separate scan that writes the compact event
-list of the neurons above threshold and, for SAM layers, updates their traces.
+Spike bitmaps
+-------------
+A spiking layer of ``C`` channels on an ``H x W`` map emits, per step, one
+group of ``NW = ceil(C / 64)`` uint64 words per position, channels-last:
+channel ``c`` of position ``pos = y * W + x`` is bit ``c % 64`` of word
+``pos * NW + c // 64``.  The compare ``v > theta`` of a whole position is a
+vector compare packed into one word, and consumers walk the set bits.
+
+The specialised conv kernels (:mod:`eventsim.kernels.conv`) inline
+fixed-width copies of :func:`update_layer` and :func:`sam_pass`; the tests
+compare each with its NumPy twin.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import fixed_point as fp
+from .bits import clear_lowest, lowest_bit, popcount
+from .interface import CNT_SAM, CNT_SPIKES
 from .jit import kernel
-from .plan import EV_C, EV_X, EV_Y, G_OFF, LAM12, SAM_OFF, SAM_SLOT, SHIFT, TG, THETA, V_OFF, C, H, W
-from .sam import spike_ncs
 
+U1 = np.uint64(1)
 
 @kernel
-def update_voltages(m, t, vol, acc, gains, biases):
-    """Advance one layer from ``v[t-1]`` to ``v[t]``; clear its accumulators.
+def update_layer(t, vol, cur, neurons, words):
+    """Advance a layer from ``v[t-1]`` to ``v[t]`` and emit the spikes of step ``t + 1``.
 
-    Applies :func:`eventsim.fixed_point.neuron_step` to every neuron; the
-    spike ``s[t] = v[t-1] > theta`` that drives the soft reset is recomputed
-    here from the stored voltage.
+    Every neuron gets :func:`eventsim.fixed_point.neuron_step`; its synaptic
+    sum is read from ``cur`` and cleared.  When ``words`` is not empty,
+    ``v[t] > theta`` is packed into it (the bitmap layout of this module).
 
     Parameters
     ----------
-    m : ndarray of int64, shape (N_META,)
     t : int
-        Current step; selects the gain row when ``T_g > 1``.
-    vol : ndarray of int64
-        Voltages (flat, channels-last), updated in place.
-    acc : ndarray of int32
-        Synaptic sums ``I[t]``, read and zeroed.
-    gains, biases : ndarray of int64
-        Flat ``G`` and ``B`` tables.
+    vol : ndarray of int32, shape (H*W*C,)
+        Voltages, channels-last, updated in place.
+    cur : ndarray of int32, shape (H*W*C,)
+        Synaptic sums ``I[t]``; zeroed on return.
+    neurons : eventsim.kernels.interface.Neurons
+    words : ndarray of uint64, shape (H*W*NW,) or (0,)
+        Output bitmap of step ``t + 1`` (overwritten).
 
     Returns
     -------
-    int
+    saturated : int
         Neurons clamped at step ``t``.
+    spikes : int
+        Set bits written.
     """
-    c_out = m[C]
-    g0 = m[G_OFF] + (t * c_out if m[TG] > 1 else 0)
-    theta, shift, lam12 = m[THETA], m[SHIFT], m[LAM12]
-    v_layer = vol[m[V_OFF] : m[V_OFF] + m[H] * m[W] * c_out]
-    a_layer = acc[m[V_OFF] : m[V_OFF] + m[H] * m[W] * c_out]
-    g = gains[g0 : g0 + c_out]
-    b = biases[g0 : g0 + c_out]
-    n_sat = 0
-    for pos in range(m[H] * m[W]):
-        v_row = v_layer[pos * c_out : (pos + 1) * c_out]
-        a_row = a_layer[pos * c_out : (pos + 1) * c_out]
+    c_out = neurons.gain.shape[1]
+    row = t if neurons.gain.shape[0] > 1 else 0
+    g, b = neurons.gain[row], neurons.bias[row]
+    nw = (c_out + 63) >> 6
+    emit = words.shape[0] > 0
+    n_sat = n_spk = 0
+    for pos in range(vol.shape[0] // c_out):
+        for k in range(nw if emit else 0):
+            words[pos * nw + k] = 0
         for c in range(c_out):
-            v, _, sat = fp.neuron_step(v_row[c], a_row[c], g[c], b[c], shift, theta, lam12)
-            v_row[c] = v
-            a_row[c] = 0
+            i = pos * c_out + c
+            v, _, sat = fp.neuron_step(np.int64(vol[i]), np.int64(cur[i]), g[c], b[c], neurons.shift,
+                                       neurons.theta, neurons.lam12)
+            vol[i] = v
+            cur[i] = 0
             n_sat += sat
-    return n_sat
+            if emit and v > neurons.theta:
+                words[pos * nw + (c >> 6)] |= U1 << np.uint64(c & 63)
+                n_spk += 1
+    return n_sat, n_spk
 
 
 @kernel
-def emit_spikes(m, vol, events, sam, t_next):
-    """List the neurons with ``v > theta`` (the spikes of step ``t_next``) and update their SAM traces.
+def sam_pass(words, c_out, t, sam, i):
+    """On-line SAM for the spikes of step ``t`` of image ``i``: the trace of
+    every spiking neuron is updated (:func:`eventsim.fixed_point.sam_spike`)
+    and its NCS summed into ``sam.maps[i, t]``.
 
-    Emission scans the layer in channels-last order, so it knows each
-    spiking neuron's ``(y, x, c)`` and index without decoding anything; the
-    on-line SAM update of DESIGN section 4 (:mod:`eventsim.kernels.sam`) runs
-    right there, for SAM layers and ``t_next < T``.
+    O(1) per spike; positions without spikes are not written (the maps start
+    at zero).
 
     Parameters
     ----------
-    m : ndarray of int64, shape (N_META,)
-    vol : ndarray of int64
-        Voltages after :func:`update_voltages`.
-    events : ndarray of int32, shape (3, >= neurons)
-        Output: this layer's event list (rows ``EV_Y``, ``EV_X``, ``EV_C``).
-    sam : tuple
-        ``(trace, t_last, count, table, step_map, reference)``: the Q24
-        traces (int64), last spike steps (int32), earlier-spike counts
-        (int32, sized only for the ``"reference"`` convention), the decay
-        table ``L`` (int64, ``T + 1``), this layer's Q24 map of step
-        ``t_next`` (int64, ``H*W``) and the convention flag.  State arrays
-        are indexed from ``m[SAM_OFF]`` in channels-last neuron order.
-    t_next : int
-        The step these spikes belong to.
-
-    Returns
-    -------
-    int
-        Number of events.
+    words : ndarray of uint64, shape (H*W*NW,)
+        Spikes of step ``t`` (the bitmap layout of this module).
+    c_out : int
+        Channels ``C``.
+    t : int
+    sam : eventsim.kernels.interface.Sam
+    i : int
+        Image index into the batch arrays of ``sam``.
     """
-    c_out, w, theta = m[C], m[W], m[THETA]
-    v0, s0 = m[V_OFF], m[SAM_OFF]
-    trace, t_last, count, table, step_map, reference = sam
-    do_sam = m[SAM_SLOT] >= 0 and t_next < table.shape[0] - 1
+    nw = (c_out + 63) >> 6
+    out = sam.maps[i, t]
+    trace, t_last = sam.trace[i], sam.t_last[i]
+    count = sam.count[i]
+    for pos in range(out.shape[0]):
+        total = 0
+        for k in range(nw):
+            bits = words[pos * nw + k]
+            while bits != 0:
+                n = pos * c_out + (k << 6) + lowest_bit(bits)
+                earlier = count[n] if sam.reference else 0
+                ncs, trace[n] = fp.sam_spike(trace[n], t_last[n], earlier, t, sam.table, sam.reference)
+                t_last[n] = t
+                if sam.reference:
+                    count[n] += 1
+                total += ncs
+                bits = clear_lowest(bits)
+        if total != 0:
+            out[pos] = np.float32(total / float(fp.SAM_ONE))
+
+
+@kernel
+def after_emit(words, c_out, sam, counters, t, i):
+    """Count the spikes of step ``t`` of image ``i`` and run :func:`sam_pass` on them when the layer has SAM.
+
+    ``counters`` is the image's ``(4, T)`` block of :class:`~eventsim.kernels.interface.Outputs`.
+    """
     n = 0
-    for y in range(m[H]):
-        for x in range(w):
-            pos = y * w + x
-            row = vol[v0 + pos * c_out : v0 + (pos + 1) * c_out]
-            for c in range(c_out):
-                if row[c] > theta:
-                    events[EV_Y, n] = y
-                    events[EV_X, n] = x
-                    events[EV_C, n] = c
-                    n += 1
-                    if do_sam:  # on-line SAM, DESIGN section 4 (kernels/sam.py)
-                        k = s0 + pos * c_out + c
-                        decayed = fp.sam_decay(trace[k], table[t_next - t_last[k]])
-                        if reference:
-                            step_map[pos] += spike_ncs(decayed, t_next, count[k], table[t_next], True)
-                            count[k] += 1
-                        else:
-                            step_map[pos] += decayed
-                        trace[k] = decayed + fp.SAM_ONE
-                        t_last[k] = t_next
-    return n
+    for k in range(words.shape[0]):
+        n += popcount(words[k])
+    counters[CNT_SPIKES, t] = n
+    if sam.maps.shape[1] > 0:
+        counters[CNT_SAM, t] = n
+        sam_pass(words, c_out, t, sam, i)

@@ -1,0 +1,310 @@
+"""Template: conv layer kernels specialised to one layer shape.
+
+:func:`eventsim.kernels.specialize.specialize` imports a copy of this module
+with the constants below set to one layer's values, so every loop over
+channels or kernel taps has a fixed trip count and unrolls into vector
+registers.  What sizes a register block is always a constant (``COUT``,
+``K``, the accumulator width); the input channels ``IN_C`` and pool factor
+``IN_P`` are constants only for :func:`run_input` (a plan for
+:func:`run_events` sets them to 0 and the kernel reads them at run time),
+so fewer shapes need their own compilation.  The conv is
+a zero-padded "same" cross-correlation (odd ``K``, stride 1) of the
+``P x P`` sum-pooled source (floor-cropped).
+
+Two kernels, chosen per layer by the plan (docs/engine.md):
+
+* :func:`run_events` (the source is a spiking layer, read as bitmaps):
+  **register blocking per pooled source cell**.  For a cell with spikes and
+  a kernel row ``fy``, the flipped weight rows ``wf[c][fy]`` of all its
+  events (all ``P x P`` sub-positions and channels) are summed in registers,
+  ``r = sum_c wf[c][fy][0:K*COUT]``, then added once to the ``K`` output
+  positions of row ``yo = py + fy - K//2``:
+
+  .. math:: I[y_o, x_o, :] \\mathrel{+}= r[(x_o - p_x + K/2) C_{out} : \\ldots]
+
+  ``r`` is int16 when the plan proved ``P^2 sum_c max(w, 0) <= 2^15 - 1``
+  and ``P^2 sum_c min(w, 0) >= -2^15`` for every tap and output channel
+  (``ACC16``), int32 otherwise: exact either way.
+* :func:`run_input` (the source is the encoder, about 40 % of pixels fire):
+  the signed input is sum-pooled into a zero-bordered int16 grid and
+  convolved densely, ``COUT`` lanes at a time; synaptic operations are
+  still counted per input event, as the energy model needs.
+
+Both update the neurons and emit bitmaps in the same pass over positions
+(fixed-width copy of :func:`eventsim.kernels.neurons.update_layer`) and run
+:func:`eventsim.kernels.neurons.sam_pass` for SAM layers.  All steps of the
+layer run before the next layer (layer-wise order, measured as fast as
+step-wise in ``docs/engine.md``); the driver runs image ranges in threads.
+"""
+import numpy as np
+from numba import carray
+
+from eventsim import fixed_point as fp
+from eventsim.kernels.bits import clear_lowest, lowest_bit, stack_array
+from eventsim.kernels.jit import inlined, kernel
+from eventsim.kernels.interface import CNT_SAT, CNT_SYNOPS
+from eventsim.kernels.neurons import after_emit
+
+# <constants>
+COUT = 16
+K = 3
+ACC16 = True
+IN_C = 3
+IN_P = 2
+# </constants>
+
+PAD = K // 2
+RUN = K * COUT
+NWO = (COUT + 63) // 64
+ACC = np.int16 if ACC16 else np.int32
+U1 = np.uint64(1)
+
+
+@inlined
+def update_position(g, b, vrow, cur, neurons, words):
+    """:func:`eventsim.kernels.neurons.update_layer` for one position of ``COUT`` neurons.
+
+    ``g``, ``b`` are this step's gain and bias rows.  Reads and clears
+    ``cur`` (``COUT`` synaptic sums), writes ``NWO`` words.  Returns the
+    number of clamped neurons.
+    """
+    shift, theta, lam12 = neurons.shift, neurons.theta, neurons.lam12
+    n_sat = 0
+    word = np.uint64(0)
+    for j in range(COUT):
+        v, _, sat = fp.neuron_step(np.int64(vrow[j]), np.int64(cur[j]), g[j], b[j], shift, theta, lam12)
+        vrow[j] = v
+        cur[j] = 0
+        n_sat += sat
+        word |= np.uint64(v > theta) << np.uint64(j & 63)
+        if (j & 63) == 63 or j == COUT - 1:
+            words[j >> 6] = word
+            word = np.uint64(0)
+    return n_sat
+
+
+@kernel
+def scatter_cells(src, wf, acc, geometry, c_in, offsets):
+    """Register-blocked synaptic input of one step from a spiking source.
+
+    Parameters
+    ----------
+    src : ndarray of uint64, shape (SH*SW*NWI,)
+        Source spikes of this step (bitmaps, see :mod:`eventsim.kernels.neurons`),
+        ``NWI = ceil(c_in / 64)``.
+    wf : ndarray of ACC, shape (c_in*K*K*COUT,)
+        Flipped weights ``[c][K-1-ky][K-1-kx][c_out]``.
+    acc : ndarray of int32, shape (H*W*COUT,)
+        Synaptic sums, channels-last; added to.
+    geometry : eventsim.kernels.interface.Geometry
+        The output map ``H x W`` is the pooled source map.
+    c_in : int
+        Source channels.
+    offsets : ndarray of int64, shape (P*P*c_in,)
+        Scratch: the events of one cell.
+
+    Returns
+    -------
+    int
+        Synaptic operations: weights added by the events, border-clipped.
+    """
+    r = carray(stack_array(RUN, ACC), RUN)
+    h, w, sw = geometry.h, geometry.w, geometry.src_w
+    p = 1 << geometry.pool_shift
+    nwi = (c_in + 63) >> 6
+    synops = 0
+    for py in range(h):
+        for px in range(w):
+            n = 0  # list the cell's events once, as weight offsets of kernel row 0
+            for dy in range(p):
+                row = ((py * p + dy) * sw + px * p) * nwi
+                for q in range(p * nwi):
+                    bits = src[row + q]
+                    base = (q % nwi) * 64
+                    while bits != 0:
+                        offsets[n] = (base + lowest_bit(bits)) * K * RUN
+                        n += 1
+                        bits = clear_lowest(bits)
+            if n == 0:
+                continue
+            x_lo, x_hi = max(0, px - PAD), min(w - 1, px + PAD)
+            rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
+            synops += n * rows * (x_hi - x_lo + 1)
+            for fy in range(K):
+                yo = py + fy - PAD
+                if yo < 0 or yo >= h:
+                    continue
+                for j in range(RUN):
+                    r[j] = 0
+                for e in range(n):
+                    o = offsets[e] + fy * RUN
+                    wrow = wf[o : o + RUN]
+                    for j in range(RUN):
+                        r[j] += wrow[j]
+                a0 = (yo * w + x_lo) * COUT
+                if x_hi - x_lo + 1 == K:
+                    dst = acc[a0 : a0 + RUN]
+                    for j in range(RUN):
+                        dst[j] += r[j]
+                else:
+                    f0 = (x_lo - px + PAD) * COUT
+                    for j in range((x_hi - x_lo + 1) * COUT):
+                        acc[a0 + j] += r[f0 + j]
+    return synops * COUT
+
+
+@kernel
+def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
+    """All steps of one conv layer for image ``i`` from a spiking source.
+
+    Parameters
+    ----------
+    i : int
+        Image index into the batch arrays.
+    src : ndarray of uint64, shape (N, T, SH*SW*NWI)
+        Source bitmaps; ``wf.size // (K*K*COUT)`` source channels.
+    wf : ndarray of ACC
+        Flipped weights (:func:`scatter_cells`).
+    neurons : eventsim.kernels.interface.Neurons
+    sam : eventsim.kernels.interface.Sam
+    outs : eventsim.kernels.interface.Outputs
+        Bitmaps ``(N, T, H*W*NWO)``, voltages, counters.
+    geometry : eventsim.kernels.interface.Geometry
+    acc : ndarray of int32, shape (N, H*W*COUT)
+        Scratch synaptic sums (zero on entry, zero on return).
+    offsets : ndarray of int64, shape (N, P*P*C_in)
+        Scratch for :func:`scatter_cells`.
+    """
+    steps = src.shape[1]
+    c_in = wf.shape[0] // (K * K * COUT)
+    h, w = geometry.h, geometry.w
+    vol, cur, counters = outs.vol[i], acc[i], outs.counters[i]
+    spare = carray(stack_array(NWO, np.uint64), NWO)
+    for t in range(steps):
+        counters[CNT_SYNOPS, t] = scatter_cells(src[i, t], wf, cur, geometry, c_in, offsets[i])
+        emit = t + 1 < steps
+        words = outs.bits[i, t + 1 if emit else 0]
+        row = t if neurons.gain.shape[0] > 1 else 0
+        g, b = neurons.gain[row], neurons.bias[row]
+        n_sat = 0
+        for pos in range(h * w):
+            out = words[pos * NWO : (pos + 1) * NWO] if emit else spare
+            n_sat += update_position(g, b, vol[pos * COUT : (pos + 1) * COUT], cur[pos * COUT : (pos + 1) * COUT],
+                                     neurons, out)
+        counters[CNT_SAT, t] = n_sat
+        if emit:
+            after_emit(words, COUT, sam, counters, t + 1, i)
+
+
+@kernel
+def pool_input(spk, grid, geometry):
+    """Sum-pool one step of signed input into the zero-bordered grid.
+
+    Parameters
+    ----------
+    spk : ndarray of int8, shape (SH, SW, IN_C)
+        Input of this step, channels-last, values in {-1, 0, 1}.
+    grid : ndarray of int16, shape ((H + K - 1) * (W + K - 1) * IN_C,)
+        Pooled input with a ``K // 2`` zero border; the interior is overwritten.
+    geometry : eventsim.kernels.interface.Geometry
+        ``H x W``: the pooled map (floor-cropped).
+
+    Returns
+    -------
+    n_in : int
+        Non-zero inputs, cropped ones included.
+    synops : int
+        Weights the input events add (each: border-clipped taps x ``COUT``).
+    """
+    h, w, c_in, p = geometry.h, geometry.w, IN_C, IN_P
+    gw = w + 2 * PAD
+    n_in = syn = 0
+    for py in range(h):
+        rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
+        for px in range(w):
+            cols = min(w - 1, px + PAD) - max(0, px - PAD) + 1
+            g0 = ((py + PAD) * gw + px + PAD) * c_in
+            cell = grid[g0 : g0 + c_in]
+            for c in range(c_in):
+                cell[c] = 0
+            nz = 0
+            for dy in range(p):
+                for dx in range(p):
+                    pix = spk[py * p + dy, px * p + dx]
+                    for c in range(c_in):
+                        cell[c] += pix[c]
+                        nz += pix[c] != 0
+            n_in += nz
+            syn += nz * rows * cols
+    for y in range(spk.shape[0]):
+        x0 = 0 if y >= h * p else w * p
+        for x in range(x0, spk.shape[1]):
+            for c in range(c_in):
+                n_in += spk[y, x, c] != 0
+    return n_in, syn * COUT
+
+
+@kernel
+def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
+    """All steps of one conv layer for image ``i`` from the encoder: dense int16 conv of the pooled input.
+
+    Parameters
+    ----------
+    i : int
+    spikes : ndarray of int8, shape (N, T, SH, SW, IN_C)
+        Input spikes, channels-last, pooled by ``IN_P``.
+    w1 : ndarray of ACC, shape (K*K*IN_C*COUT,)
+        Weights ``[ky][kx][c][c_out]``.
+    neurons, sam, outs, geometry
+        As in :func:`run_events`.
+    grid : ndarray of int16, shape (N, (H + K - 1) * (W + K - 1) * IN_C)
+        Scratch pooled input, zero on entry (the border stays zero).
+    in_spikes : ndarray of int64, shape (N, T)
+        Output: input events per step.
+    """
+    steps, c_in = spikes.shape[1], IN_C
+    h, w = geometry.h, geometry.w
+    gw = w + 2 * PAD
+    vol, counters, pooled = outs.vol[i], outs.counters[i], grid[i]
+    a = carray(stack_array(COUT, ACC), COUT)
+    spare = carray(stack_array(NWO, np.uint64), NWO)
+    for t in range(steps):
+        in_spikes[i, t], counters[CNT_SYNOPS, t] = pool_input(spikes[i, t], pooled, geometry)
+        emit = t + 1 < steps
+        words = outs.bits[i, t + 1 if emit else 0]
+        row = t if neurons.gain.shape[0] > 1 else 0
+        g, b = neurons.gain[row], neurons.bias[row]
+        n_sat = 0
+        for yo in range(h):
+            for xo in range(w):
+                for j in range(COUT):
+                    a[j] = 0
+                for ky in range(K):
+                    for kx in range(K):
+                        base = ((yo + ky) * gw + xo + kx) * c_in
+                        for c in range(c_in):
+                            s = pooled[base + c]
+                            wo = ((ky * K + kx) * c_in + c) * COUT
+                            wrow = w1[wo : wo + COUT]
+                            for j in range(COUT):
+                                a[j] += s * wrow[j]
+                pos = yo * w + xo
+                out = words[pos * NWO : (pos + 1) * NWO] if emit else spare
+                n_sat += update_position(g, b, vol[pos * COUT : (pos + 1) * COUT], a, neurons, out)
+        counters[CNT_SAT, t] = n_sat
+        if emit:
+            after_emit(words, COUT, sam, counters, t + 1, i)
+
+
+@kernel
+def batch_events(lo, hi, src, wf, neurons, sam, outs, geometry, acc, offsets):
+    """:func:`run_events` for images ``lo..hi-1`` (the driver gives each thread its own range)."""
+    for i in range(lo, hi):
+        run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets)
+
+
+@kernel
+def batch_input(lo, hi, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
+    """:func:`run_input` for images ``lo..hi-1``."""
+    for i in range(lo, hi):
+        run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes)

@@ -1,0 +1,150 @@
+"""Dense layer kernels (hidden spiking ``dense`` and the ``output`` readout), any width.
+
+A dense layer sees its source through the sum pool, then either the
+flatten (feature ``f = (c * PH + py) * PW + px``) or the global sum
+(``f = c``) of DESIGN section 2.  Each source event adds the weight row
+``wt[f]`` (``C_out`` contiguous int32) to the layer's synaptic sums: the
+work is one row per event, so it needs no register blocking to be cheap.
+The update, emission and SAM are :mod:`eventsim.kernels.neurons`'s.
+"""
+from __future__ import annotations
+
+
+from .bits import clear_lowest, lowest_bit
+from .interface import CNT_SAT, CNT_SYNOPS
+from .jit import inlined, kernel
+from .neurons import after_emit, update_layer
+
+
+@inlined
+def _feature(c, py, px, geometry):
+    if geometry.gap:
+        return c
+    return (c * geometry.pooled_h + py) * geometry.pooled_w + px
+
+
+@kernel
+def gather_bits(src, c_src, wt, cur, geometry):
+    """Synaptic sums of one step from a spiking source (bitmaps).
+
+    Parameters
+    ----------
+    src : ndarray of uint64, shape (SH*SW*NW,)
+        Source spikes of this step.
+    c_src : int
+        Source channels.
+    wt : ndarray of int32, shape (F*C_out,)
+        Weights ``[f][c_out]``.
+    cur : ndarray of int32, shape (C_out,)
+        Synaptic sums, added to.
+    geometry : eventsim.kernels.interface.Geometry
+
+    Returns
+    -------
+    int
+        Synaptic operations (``C_out`` per event inside the crop).
+    """
+    c_out = cur.shape[0]
+    nw = (c_src + 63) >> 6
+    ps = geometry.pool_shift
+    n = 0
+    for y in range(geometry.pooled_h << ps):
+        for x in range(geometry.pooled_w << ps):
+            pos = y * geometry.src_w + x
+            for k in range(nw):
+                bits = src[pos * nw + k]
+                while bits != 0:
+                    f = _feature((k << 6) + lowest_bit(bits), y >> ps, x >> ps, geometry)
+                    row = wt[f * c_out : (f + 1) * c_out]
+                    for j in range(c_out):
+                        cur[j] += row[j]
+                    n += 1
+                    bits = clear_lowest(bits)
+    return n * c_out
+
+
+@kernel
+def gather_input(spk, wt, cur, geometry):
+    """Synaptic sums of one step from the encoder (signed spikes).
+
+    Parameters
+    ----------
+    spk : ndarray of int8, shape (SH, SW, C)
+        Input of this step, channels-last.
+    wt, cur, geometry
+        As in :func:`gather_bits`.
+
+    Returns
+    -------
+    n_in : int
+        Non-zero inputs, cropped ones included.
+    synops : int
+    """
+    c_out = cur.shape[0]
+    ps = geometry.pool_shift
+    n_in = n = 0
+    for y in range(spk.shape[0]):
+        for x in range(spk.shape[1]):
+            inside = (y >> ps) < geometry.pooled_h and (x >> ps) < geometry.pooled_w
+            for c in range(spk.shape[2]):
+                s = spk[y, x, c]
+                if s == 0:
+                    continue
+                n_in += 1
+                if inside:
+                    f = _feature(c, y >> ps, x >> ps, geometry)
+                    row = wt[f * c_out : (f + 1) * c_out]
+                    for j in range(c_out):
+                        cur[j] += s * row[j]
+                    n += 1
+    return n_in, n * c_out
+
+
+@kernel
+def _update(i, t, neurons, sam, outs, cur):
+    """Update one image's layer at step ``t``, emit and count step ``t + 1``."""
+    steps = outs.counters.shape[2]
+    emit = outs.bits.shape[2] > 0 and t + 1 < steps
+    words = outs.bits[i, t + 1] if emit else outs.bits[i, 0, :0]
+    outs.counters[i, CNT_SAT, t], _ = update_layer(t, outs.vol[i], cur, neurons, words)
+    if emit:
+        after_emit(words, neurons.gain.shape[1], sam, outs.counters[i], t + 1, i)
+
+
+@kernel
+def run_from_bits(i, src, c_src, wt, neurons, sam, outs, geometry, acc):
+    """All steps of a dense layer fed by a spiking layer, for image ``i``.
+
+    ``src`` is the source's bitmaps ``(N, T, SH*SW*NW)``; ``acc`` scratch
+    ``(N, C_out)`` int32, zero on entry and return; the rest as in
+    :func:`eventsim.kernels.conv.run_events`.
+    """
+    for t in range(src.shape[1]):
+        outs.counters[i, CNT_SYNOPS, t] = gather_bits(src[i, t], c_src, wt, acc[i], geometry)
+        _update(i, t, neurons, sam, outs, acc[i])
+
+
+@kernel
+def run_from_input(i, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes):
+    """All steps of a dense layer fed by the encoder, for image ``i``.
+
+    ``spikes`` is ``(N, T, SH, SW, C)`` int8; ``in_spikes`` ``(N, T)``
+    receives the input events per step.
+    """
+    for t in range(spikes.shape[1]):
+        in_spikes[i, t], outs.counters[i, CNT_SYNOPS, t] = gather_input(spikes[i, t], wt, acc[i], geometry)
+        _update(i, t, neurons, sam, outs, acc[i])
+
+
+@kernel
+def batch_from_bits(lo, hi, src, c_src, wt, neurons, sam, outs, geometry, acc):
+    """:func:`run_from_bits` for images ``lo..hi-1`` (the driver gives each thread its own range)."""
+    for i in range(lo, hi):
+        run_from_bits(i, src, c_src, wt, neurons, sam, outs, geometry, acc)
+
+
+@kernel
+def batch_from_input(lo, hi, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes):
+    """:func:`run_from_input` for images ``lo..hi-1``."""
+    for i in range(lo, hi):
+        run_from_input(i, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes)
