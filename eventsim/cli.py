@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--layers", help="comma-separated SAM layers to include (default: all)")
     v.add_argument("--indices", help="comma-separated image indices to include (default: all)")
     v.add_argument("--steps", help="time steps to include: A:B, A:B:S or a comma-separated list (default: all)")
-    v.add_argument("--max-mb", type=float, default=50.0, help="refuse to write a larger page (default 50 MB)")
+    v.add_argument("--max-mb", type=float, help="refuse to write a larger page (default 50 MB)")
     v.set_defaults(func=_cmd_view)
 
     d = sub.add_parser("demo", help="run the default model with SAM and write pictures to ./demo-out")

@@ -308,7 +308,7 @@ def view_command(args) -> int:
     from .result import Result
 
     check_output_path(args.out)
-    if not args.max_mb > 0:
+    if args.max_mb is not None and not args.max_mb > 0:
         raise InputError(f"--max-mb must be positive, got {args.max_mb}")
     result = Result.load(args.result)
     images = load_array(args.images, "images") if args.images else None
@@ -322,6 +322,6 @@ def view_command(args) -> int:
     path = write_html(result, images, args.out,
                       layers=None if args.layers is None else split(args.layers), indices=indices,
                       steps=None if args.steps is None else parse_steps(args.steps, result.timesteps),
-                      max_bytes=int(args.max_mb * 1e6))
+                      max_bytes=DEFAULT_MAX_BYTES if args.max_mb is None else int(args.max_mb * 1e6))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); open it in a browser")
     return 0

@@ -119,6 +119,27 @@ def test_drawn_colours_match_the_colormap(browser, synthetic, layer, norm, cmap,
     assert len({tuple(c) for c in colours.reshape(-1, 3)}) > 3               # not a flat picture
 
 
+@pytest.mark.parametrize("norm", ["frame", "layer"])
+def test_page_without_images_draws_opaque_maps(browser, synthetic, tmp_path, norm):
+    result, _, _, _ = synthetic
+    page = write_html(result, None, tmp_path / "bare.html", layers=["conv3"], indices=[1, 2])
+    payload = read_payload(page)
+    img, t = 0, 0                               # result image 1, step 0: a silent (all-zero) conv3 frame
+    _open(browser, page, f"img=1&layer=conv3&t={t}&norm={norm}&alpha=0.3")
+    assert browser.eval("[document.body.dataset.img, document.getElementById('alpha').disabled]") == ["1", True]
+    shot = _screenshot(browser)
+    left, top, width, height = _map_rect(browser)
+    _, lo, scale, values = decode_layer(payload, "conv3")
+    a, b = colour_range(lo, scale, img, t, norm)
+    colours = colormap_lut("jet")[lut_index(values[img, t], a, b)]
+    if norm == "frame":                         # a constant frame takes the low end of the colormap
+        assert (colours == colormap_lut("jet")[0]).all()
+    for r in range(4):
+        for c in range(4):
+            got = shot[int(top + (r + 0.5) * height / 4), int(left + (c + 0.5) * width / 4)]
+            assert np.abs(got - colours[r, c]).max() <= 2, (r, c, got, colours[r, c])
+
+
 def test_arrow_keys_step_through_time_and_space_plays(browser, synthetic):
     _, _, page, _ = synthetic
     _open(browser, page, "img=1&layer=conv3&t=7")
