@@ -57,8 +57,8 @@ class Browser:
             os.set_inheritable(4, True)
 
         args = [executable, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--hide-scrollbars", "--mute-audio",
-                "--force-color-profile=srgb", f"--window-size={width},{height}", "about:blank"]
+                "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--hide-scrollbars",
+                "--mute-audio", "--force-color-profile=srgb", f"--window-size={width},{height}", "about:blank"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, preexec_fn=wire, close_fds=False)
         os.close(to_child_r)
