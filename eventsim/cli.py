@@ -1,6 +1,6 @@
 """The ``eventsim`` command.
 
-Core subcommands (``run``, ``info``, ``plot``, ``demo``) live here.  Commands
+Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``) live here.  Commands
 that need extra packages live in their own packages and are imported only
 when called; each such module exposes ``main(argv, prog) -> int``.
 """
@@ -111,6 +111,12 @@ def _cmd_demo(args) -> int:
     return run_demo(out_dir=args.out, n_images=args.n, seed=args.seed)
 
 
+def _cmd_view(args) -> int:
+    from .view import view_command
+
+    return view_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eventsim", description=__doc__.splitlines()[0] + " See README.md.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -133,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--steps", type=int, default=10, help="number of sampled time steps (default 10)")
     pl.add_argument("--gif", help="also write an animated GIF over time to this path")
     pl.set_defaults(func=_cmd_plot)
+
+    v = sub.add_parser("view", help="interactive HTML viewer of SAM over time (one self-contained file)")
+    v.add_argument("result", help="result file from 'eventsim run'")
+    v.add_argument("--images", help="the .npy images the result was computed on (shown under the maps)")
+    v.add_argument("--out", required=True, help="output .html")
+    v.add_argument("--layers", help="comma-separated SAM layers to include (default: all)")
+    v.add_argument("--indices", help="comma-separated image indices to include (default: all)")
+    v.add_argument("--steps", help="time steps to include: A:B, A:B:S or a comma-separated list (default: all)")
+    v.add_argument("--max-mb", type=float, help="refuse to write a larger page (default 50 MB)")
+    v.set_defaults(func=_cmd_view)
 
     d = sub.add_parser("demo", help="run the default model with SAM and write pictures to ./demo-out")
     d.add_argument("--out", default="demo-out", help="output folder (default demo-out)")

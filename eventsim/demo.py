@@ -6,6 +6,8 @@ SynthShapes test images and writes to the output folder:
 
 * ``sam_grid_<i>.png``: layers x time steps, the paper's Fig. 5 layout;
 * ``sam_<i>.gif``: every step, one panel per layer;
+* ``index.html``: the interactive viewer (``eventsim view``, ``docs/view.md``), from
+  the same run with spikes recorded so that it reads spike counts per position;
 * ``result.h5``: the :class:`~eventsim.Result` (``eventsim plot`` reads it);
 * ``images.npy`` and ``labels.npy``: the inputs;
 * ``summary.md``: accuracy on these images, spikes and synaptic operations
@@ -58,6 +60,7 @@ def run_demo(out_dir="demo-out", n_images=4, seed=0, repeats=3) -> int:
     from training.data import CLASSES, SynthShapes
 
     from .plots import sam_gif, sam_grid, save_figure
+    from .view import write_html
 
     path = default_model()
     model = load_model(path)
@@ -77,6 +80,9 @@ def run_demo(out_dir="demo-out", n_images=4, seed=0, repeats=3) -> int:
     save_npy(out / "labels.npy", labels)
     result.save(out / "result.h5")
     written = [out / "images.npy", out / "labels.npy", out / "result.h5"]
+    recorded = with_sam.run(spikes=spikes, record_spikes=True)
+    written.append(write_html(recorded, images, out / "index.html",
+                              title=f"eventsim demo: SAM over time, default model on {n_images} SynthShapes images"))
     for i in range(n_images):
         sam = {name: maps[i] for name, maps in result.sam.items()}
         truth, pred = CLASSES[labels[i]], CLASSES[result.predictions[i]]

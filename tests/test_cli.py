@@ -108,11 +108,12 @@ def test_demo_writes_pictures_and_summary(tmp_path):
     names = {p.name for p in out.iterdir()}
     assert "summary.md" in names and any(n.endswith(".gif") for n in names)
     assert any(n.endswith(".png") for n in names) and any(n.endswith(".h5") for n in names)
+    assert "index.html" in names and "eventsim-data" in (out / "index.html").read_text()
     assert str(out) in proc.stdout
 
 
 def test_help_lists_every_command(capsys):
     assert main([]) == 2
     text = capsys.readouterr().out
-    for cmd in ("run", "info", "plot", "demo", "train", "export", "evaluate", "bench", "experiment"):
+    for cmd in ("run", "info", "plot", "view", "demo", "train", "export", "evaluate", "bench", "experiment"):
         assert cmd in text
