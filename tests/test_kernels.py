@@ -33,6 +33,12 @@ def pack(x):
     return np.packbits(padded, axis=-1, bitorder="little").view("<u8").reshape(n, -1).astype(np.uint64)
 
 
+def interior(bordered, k):
+    """The map inside a ``k // 2`` border: (H + k - 1, W + k - 1, C) -> (H, W, C)."""
+    pad = k // 2
+    return bordered[pad : bordered.shape[0] - pad, pad : bordered.shape[1] - pad]
+
+
 def conv_model(c_in, c_out, k, pools, rng, scale=1.0, src_conv=True):
     """input -> [conv c_in] -> pools x avgpool -> conv c_out -> gap -> output; the second conv is under test."""
     h = 4 * 2**pools + 1
@@ -59,12 +65,16 @@ def test_scatter_cells_twin(seed, c_in, c_out, k, pools, density, big):
     x = (rng.random((1,) + conn.source_shape) < density).astype(np.int64)
     want, want_ops = ref.synaptic_input(conn, x)
     module = specialize("conv", COUT=c_out, K=k, ACC16=plan.acc16, IN_C=0, IN_P=0)
-    acc = np.zeros(conn.target.num_neurons, np.int32)
+    _, h, w = conn.target.out_shape
+    acc = np.zeros((h + k - 1, w + k - 1, c_out), np.int32)
     offsets = np.zeros(conn.pool**2 * c_in, np.int64)
     with vectorizing():
-        ops = module.scatter_cells(pack(x)[0], plan.weights, acc, plan.geometry, c_in, offsets)
-    np.testing.assert_array_equal(acc, want[0].transpose(1, 2, 0).ravel())
+        ops = module.scatter_cells(pack(x)[0], plan.weights, acc.ravel(), plan.geometry, c_in, offsets)
+    np.testing.assert_array_equal(interior(acc, k), want[0].transpose(1, 2, 0))
     assert ops == want_ops[0]
+    module.clear_border(acc.ravel(), h, w)
+    np.testing.assert_array_equal(interior(acc, k), want[0].transpose(1, 2, 0))
+    assert np.abs(acc).sum() == np.abs(want).sum()
 
 
 def bound_weights(c_out, extra=0):
@@ -98,10 +108,11 @@ def test_int16_kernel_exact_at_the_bound():
     x = np.ones((1,) + conn.source_shape, np.int64)
     want, _ = ref.synaptic_input(conn, x)
     module = specialize("conv", COUT=16, K=3, ACC16=True, IN_C=0, IN_P=0)
-    acc = np.zeros(layer.num_neurons, np.int32)
+    _, h, w = layer.out_shape
+    acc = np.zeros((h + 2, w + 2, 16), np.int32)
     with vectorizing():
-        module.scatter_cells(pack(x)[0], plan.weights, acc, plan.geometry, 259, np.zeros(259, np.int64))
-    np.testing.assert_array_equal(acc, want[0].transpose(1, 2, 0).ravel())
+        module.scatter_cells(pack(x)[0], plan.weights, acc.ravel(), plan.geometry, 259, np.zeros(259, np.int64))
+    np.testing.assert_array_equal(interior(acc, 3), want[0].transpose(1, 2, 0))
     assert want.max() == 9 * 32767
 
 
@@ -119,7 +130,7 @@ def test_pool_input_twin(seed, c_out, k, pools, density):
     module = specialize("conv", COUT=c_out, K=k, ACC16=plan.acc16, IN_C=2, IN_P=conn.pool)
     _, h, w = conn.target.out_shape
     grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
-    n_in, ops = module.pool_input(np.ascontiguousarray(x[0].transpose(1, 2, 0)), grid, plan.geometry)
+    n_in, ops = module.pool_input(x[0], grid, plan.geometry)
     pooled = ref.sum_pool(x[0].astype(np.int64), conn.pool)
     interior = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
     np.testing.assert_array_equal(interior, pooled.transpose(1, 2, 0))
@@ -212,7 +223,7 @@ def test_dense_gathers_twin(seed, c_src, c_out, pools, gap, density):
     geometry = plan.geometry._replace(src_h=h, src_w=h)
     want, want_ops = ref.synaptic_input(conn, signed.astype(np.int64))
     cur[:] = 0
-    n_in, ops = dense.gather_input(np.ascontiguousarray(signed[0].transpose(1, 2, 0)), plan.weights, cur, geometry)
+    n_in, ops = dense.gather_input(signed[0], plan.weights, cur, geometry)
     np.testing.assert_array_equal(cur, want.ravel())
     assert (n_in, ops) == (int(np.abs(signed).sum()), int(want_ops[0]))
 

@@ -94,8 +94,10 @@ def scatter_cells(src, wf, acc, geometry, c_in, offsets):
         ``NWI = ceil(c_in / 64)``.
     wf : ndarray of ACC, shape (c_in*K*K*COUT,)
         Flipped weights ``[c][K-1-ky][K-1-kx][c_out]``.
-    acc : ndarray of int32, shape (H*W*COUT,)
-        Synaptic sums, channels-last; added to.
+    acc : ndarray of int32, shape ((H + K - 1) * (W + K - 1) * COUT,)
+        Synaptic sums, channels-last, with a ``K // 2`` border that absorbs
+        the taps falling outside the map (so every write-back is one full
+        ``K * COUT`` run); added to.
     geometry : eventsim.kernels.interface.Geometry
         The output map ``H x W`` is the pooled source map.
     c_in : int
@@ -110,6 +112,7 @@ def scatter_cells(src, wf, acc, geometry, c_in, offsets):
     """
     r = carray(stack_array(RUN, ACC), RUN)
     h, w, sw = geometry.h, geometry.w, geometry.src_w
+    wp = w + 2 * PAD
     p = 1 << geometry.pool_shift
     nwi = (c_in + 63) >> 6
     synops = 0
@@ -127,30 +130,34 @@ def scatter_cells(src, wf, acc, geometry, c_in, offsets):
                         bits = clear_lowest(bits)
             if n == 0:
                 continue
-            x_lo, x_hi = max(0, px - PAD), min(w - 1, px + PAD)
+            cols = min(w - 1, px + PAD) - max(0, px - PAD) + 1
             rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
-            synops += n * rows * (x_hi - x_lo + 1)
+            synops += n * rows * cols
             for fy in range(K):
-                yo = py + fy - PAD
-                if yo < 0 or yo >= h:
-                    continue
                 for j in range(RUN):
                     r[j] = 0
                 for e in range(n):
                     o = offsets[e] + fy * RUN
-                    wrow = wf[o : o + RUN]
-                    for j in range(RUN):
+                    wrow = wf[o : o + RUN]  # slices, not offset indexing: j >= 0 is then known and
+                    for j in range(RUN):  # the loop vectorizes (no negative-index wrap-around)
                         r[j] += wrow[j]
-                a0 = (yo * w + x_lo) * COUT
-                if x_hi - x_lo + 1 == K:
-                    dst = acc[a0 : a0 + RUN]
-                    for j in range(RUN):
-                        dst[j] += r[j]
-                else:
-                    f0 = (x_lo - px + PAD) * COUT
-                    for j in range((x_hi - x_lo + 1) * COUT):
-                        acc[a0 + j] += r[f0 + j]
+                a0 = ((py + fy) * wp + px) * COUT
+                dst = acc[a0 : a0 + RUN]
+                for j in range(RUN):
+                    dst[j] += r[j]
     return synops * COUT
+
+
+@kernel
+def clear_border(acc, h, w):
+    """Zero the ``K // 2`` border of a bordered accumulator (the interior is cleared by the update)."""
+    wp = w + 2 * PAD
+    for y in range(h + 2 * PAD):
+        inner = PAD <= y < h + PAD
+        for x in range(wp):
+            if not inner or x < PAD or x >= w + PAD:
+                for j in range(COUT):
+                    acc[(y * wp + x) * COUT + j] = 0
 
 
 @kernel
@@ -170,8 +177,8 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
     outs : eventsim.kernels.interface.Outputs
         Bitmaps ``(N, T, H*W*NWO)``, voltages, counters.
     geometry : eventsim.kernels.interface.Geometry
-    acc : ndarray of int32, shape (N, H*W*COUT)
-        Scratch synaptic sums (zero on entry, zero on return).
+    acc : ndarray of int32, shape (N, (H + K - 1) * (W + K - 1) * COUT)
+        Scratch synaptic sums with a border (:func:`scatter_cells`), zero on entry.
     offsets : ndarray of int64, shape (N, P*P*C_in)
         Scratch for :func:`scatter_cells`.
     """
@@ -187,10 +194,13 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
         row = t if neurons.gain.shape[0] > 1 else 0
         g, b = neurons.gain[row], neurons.bias[row]
         n_sat = 0
-        for pos in range(h * w):
-            out = words[pos * NWO : (pos + 1) * NWO] if emit else spare
-            n_sat += update_position(g, b, vol[pos * COUT : (pos + 1) * COUT], cur[pos * COUT : (pos + 1) * COUT],
-                                     neurons, out)
+        for y in range(h):
+            for x in range(w):
+                pos = y * w + x
+                a0 = ((y + PAD) * (w + 2 * PAD) + x + PAD) * COUT
+                out = words[pos * NWO : (pos + 1) * NWO] if emit else spare
+                n_sat += update_position(g, b, vol[pos * COUT : (pos + 1) * COUT], cur[a0 : a0 + COUT], neurons, out)
+        clear_border(cur, h, w)
         counters[CNT_SAT, t] = n_sat
         if emit:
             after_emit(words, COUT, sam, counters, t + 1, i)
@@ -202,8 +212,8 @@ def pool_input(spk, grid, geometry):
 
     Parameters
     ----------
-    spk : ndarray of int8, shape (SH, SW, IN_C)
-        Input of this step, channels-last, values in {-1, 0, 1}.
+    spk : ndarray of int8, shape (IN_C, SH, SW)
+        Input of this step, values in {-1, 0, 1}.
     grid : ndarray of int16, shape ((H + K - 1) * (W + K - 1) * IN_C,)
         Pooled input with a ``K // 2`` zero border; the interior is overwritten.
     geometry : eventsim.kernels.interface.Geometry
@@ -219,28 +229,25 @@ def pool_input(spk, grid, geometry):
     h, w, c_in, p = geometry.h, geometry.w, IN_C, IN_P
     gw = w + 2 * PAD
     n_in = syn = 0
-    for py in range(h):
-        rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
-        for px in range(w):
-            cols = min(w - 1, px + PAD) - max(0, px - PAD) + 1
-            g0 = ((py + PAD) * gw + px + PAD) * c_in
-            cell = grid[g0 : g0 + c_in]
-            for c in range(c_in):
-                cell[c] = 0
-            nz = 0
-            for dy in range(p):
-                for dx in range(p):
-                    pix = spk[py * p + dy, px * p + dx]
-                    for c in range(c_in):
-                        cell[c] += pix[c]
-                        nz += pix[c] != 0
-            n_in += nz
-            syn += nz * rows * cols
-    for y in range(spk.shape[0]):
-        x0 = 0 if y >= h * p else w * p
-        for x in range(x0, spk.shape[1]):
-            for c in range(c_in):
-                n_in += spk[y, x, c] != 0
+    for c in range(c_in):
+        plane = spk[c]
+        for py in range(h):
+            rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
+            g0 = ((py + PAD) * gw + PAD) * c_in + c
+            for px in range(w):
+                total = nz = 0
+                for dy in range(p):
+                    line = plane[py * p + dy]
+                    for dx in range(p):
+                        v = line[px * p + dx]
+                        total += v
+                        nz += v != 0
+                grid[g0 + px * c_in] = total
+                n_in += nz
+                syn += nz * rows * (min(w - 1, px + PAD) - max(0, px - PAD) + 1)
+        for y in range(plane.shape[0]):
+            for x in range(0 if y >= h * p else w * p, plane.shape[1]):
+                n_in += plane[y, x] != 0
     return n_in, syn * COUT
 
 
@@ -251,8 +258,8 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     Parameters
     ----------
     i : int
-    spikes : ndarray of int8, shape (N, T, SH, SW, IN_C)
-        Input spikes, channels-last, pooled by ``IN_P``.
+    spikes : ndarray of int8, shape (N, T, IN_C, SH, SW)
+        Input spikes (as given: no channels-last copy), pooled by ``IN_P``.
     w1 : ndarray of ACC, shape (K*K*IN_C*COUT,)
         Weights ``[ky][kx][c][c_out]``.
     neurons, sam, outs, geometry

@@ -69,8 +69,8 @@ def gather_input(spk, wt, cur, geometry):
 
     Parameters
     ----------
-    spk : ndarray of int8, shape (SH, SW, C)
-        Input of this step, channels-last.
+    spk : ndarray of int8, shape (C, SH, SW)
+        Input of this step.
     wt, cur, geometry
         As in :func:`gather_bits`.
 
@@ -83,11 +83,11 @@ def gather_input(spk, wt, cur, geometry):
     c_out = cur.shape[0]
     ps = geometry.pool_shift
     n_in = n = 0
-    for y in range(spk.shape[0]):
-        for x in range(spk.shape[1]):
-            inside = (y >> ps) < geometry.pooled_h and (x >> ps) < geometry.pooled_w
-            for c in range(spk.shape[2]):
-                s = spk[y, x, c]
+    for c in range(spk.shape[0]):
+        for y in range(spk.shape[1]):
+            for x in range(spk.shape[2]):
+                inside = (y >> ps) < geometry.pooled_h and (x >> ps) < geometry.pooled_w
+                s = spk[c, y, x]
                 if s == 0:
                     continue
                 n_in += 1
@@ -128,7 +128,7 @@ def run_from_bits(i, src, c_src, wt, neurons, sam, outs, geometry, acc):
 def run_from_input(i, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes):
     """All steps of a dense layer fed by the encoder, for image ``i``.
 
-    ``spikes`` is ``(N, T, SH, SW, C)`` int8; ``in_spikes`` ``(N, T)``
+    ``spikes`` is ``(N, T, C, SH, SW)`` int8; ``in_spikes`` ``(N, T)``
     receives the input events per step.
     """
     for t in range(spikes.shape[1]):

@@ -63,9 +63,9 @@ def _sam(plan, n, steps, table, reference, maps) -> Sam:
                maps.reshape(n, steps, h * w) if maps is not None else np.zeros((n, 0, 0), np.float32))
 
 
-def _run_layer(plan, src, x_cl, sam, in_spikes) -> Outputs:
+def _run_layer(plan, src, x, sam, in_spikes) -> Outputs:
     """Allocate one layer's outputs and scratch for a chunk and run its batch kernel."""
-    n, steps = x_cl.shape[:2]
+    n, steps = x.shape[:2]
     c, h, w = plan.shape
     bits = np.zeros((n, steps, h * w * plan.words) if plan.spiking else (n, 1, 0), np.uint64)
     outs = Outputs(bits, np.zeros((n, c * h * w), np.int32), np.zeros((n, 4, steps), np.int64))
@@ -73,12 +73,14 @@ def _run_layer(plan, src, x_cl, sam, in_spikes) -> Outputs:
     if plan.kind == "conv_input":
         border = plan.kernel_size - 1
         grid = np.zeros((n, (h + border) * (w + border) * plan.src_channels), np.int16)
-        parallel_images(plan.batch, n, x_cl, *args, grid, in_spikes)
+        parallel_images(plan.batch, n, x, *args, grid, in_spikes)
     elif plan.kind == "conv_events":
         cell = (1 << plan.geometry.pool_shift) ** 2 * plan.src_channels
-        parallel_images(plan.batch, n, src, *args, np.zeros((n, c * h * w), np.int32), np.zeros((n, cell), np.int64))
+        border = plan.kernel_size - 1
+        acc = np.zeros((n, c * (h + border) * (w + border)), np.int32)
+        parallel_images(plan.batch, n, src, *args, acc, np.zeros((n, cell), np.int64))
     elif plan.kind == "dense_input":
-        parallel_images(plan.batch, n, x_cl, *args, np.zeros((n, c), np.int32), in_spikes)
+        parallel_images(plan.batch, n, x, *args, np.zeros((n, c), np.int32), in_spikes)
     else:
         parallel_images(plan.batch, n, src, plan.src_channels, *args, np.zeros((n, c), np.int32))
     return outs
@@ -125,7 +127,7 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
         ``attrs`` empty (the caller fills them).
     """
     n, steps = x.shape[:2]
-    x_cl = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2))
+    x = np.ascontiguousarray(x, np.int8)
     sam = {p.name: np.zeros((n, steps) + p.shape[1:], np.float32) for p in plans if p.name in sam_layers}
     counters = {p.name: np.zeros((n, 4, steps), np.int64) for p in plans}
     in_spikes = np.zeros((n, steps), np.int64)
@@ -139,7 +141,7 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
             for p in plans:
                 maps = sam[p.name][lo:hi] if p.name in sam else None
                 src = done[p.source].bits if p.source >= 0 else None
-                outs = _run_layer(p, src, x_cl[lo:hi], _sam(p, hi - lo, steps, table, reference, maps),
+                outs = _run_layer(p, src, x[lo:hi], _sam(p, hi - lo, steps, table, reference, maps),
                                   in_spikes[lo:hi])
                 done.append(outs)
         for p, outs in zip(plans, done):
