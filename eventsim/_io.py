@@ -93,7 +93,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def _deferred_signals():
+def deferred_signals():
     """Record SIGINT/SIGTERM while the block runs (main thread only); yields the list of received signals."""
     got = []
     if threading.current_thread() is not threading.main_thread():
@@ -122,7 +122,7 @@ def atomic_output(path, suffix=".tmp"):
     :class:`~eventsim.errors.WriteError`.
     """
     path = check_output_path(path)
-    with _deferred_signals() as received:
+    with deferred_signals() as received:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
         os.close(fd)
         try:
