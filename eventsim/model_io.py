@@ -125,9 +125,9 @@ def _write_layer(g, layer):
 class _Reader:
     """Checked access to one open model file; every error names the HDF5 path."""
 
-    def __init__(self, f, label, max_bytes=MAX_MODEL_BYTES):
+    def __init__(self, f, label, max_bytes=None):
         self.f, self.label = f, label
-        self.budget = Budget(max_bytes, label, ModelFormatError)
+        self.budget = Budget(MAX_MODEL_BYTES if max_bytes is None else max_bytes, label, ModelFormatError)
 
     def fail(self, where, msg):
         raise ModelFormatError(f"{self.label}:{where}: {msg}")
