@@ -151,6 +151,24 @@ def _remove(tmp):
         os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def h5_image(path):
+    """Yield a new in-memory HDF5 file; on success write its image to ``path`` with plain Python I/O.
+
+    HDF5's own file drivers can crash the process when a write fails (a full
+    disk) and the file is then closed; building the file in memory makes such
+    a failure an ordinary ``OSError`` from ``write``.
+    """
+    import h5py
+
+    with h5py.File(f"{path}.mem", "w", driver="core", backing_store=False) as f:
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    with open(path, "wb") as out:
+        out.write(image)
+
+
 def save_npy(path, array) -> Path:
     """Write ``array`` as ``.npy`` (no pickle) atomically; returns the path."""
     with atomic_output(path, suffix=".npy") as tmp:

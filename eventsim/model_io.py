@@ -21,7 +21,7 @@ import numpy as np
 
 from . import fixed_point as fp
 from ._h5safe import Budget, open_checked
-from ._io import atomic_output
+from ._io import atomic_output, h5_image
 from .errors import EventsimError, ModelFormatError, ModelIntegrityError, UnsafeModelFileError
 from .model import FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, FloatParams, Model, NeuronLayer, ShapeLayer
 from .validation import MAX_NEURONS, MAX_SIDE, MAX_WEIGHTS, check_layer_name, check_model, next_shape
@@ -87,7 +87,7 @@ def save_model(model: Model, path) -> Path:
     Path
     """
     with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_image(tmp) as f:
             f.attrs.update(format=FORMAT_NAME, format_version=FORMAT_VERSION, name=model.name,
                            default_timesteps=model.default_timesteps,
                            input_shape=np.asarray(model.input_shape, np.int64),

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from ._h5safe import Budget, open_checked
-from ._io import atomic_output
+from ._io import atomic_output, h5_image
 from .errors import EventsimError, ResultFormatError, ResultIntegrityError, UnsafeResultFileError
 
 RESULT_FORMAT = "eventsim-result"
@@ -93,7 +93,7 @@ class Result:
     def save(self, path) -> Path:
         """Write the result to ``path`` (HDF5) atomically, with its content checksum; returns the path."""
         with atomic_output(path) as tmp:
-            with h5py.File(tmp, "w") as f:
+            with h5_image(tmp) as f:
                 h = _Digest()
                 f.attrs["format"] = RESULT_FORMAT
                 f.attrs["format_version"] = RESULT_VERSION
