@@ -129,7 +129,7 @@ def _walk(f, label, unsafe_error):
             where = "/" + name.decode("utf-8", "backslashreplace")
             if kind != h5py.h5l.TYPE_HARD:
                 what = _LINK_KINDS.get(kind, "user-defined link")
-                raise unsafe_error(f"{label}:{where}: is a {what}; eventsim never follows links "
+                raise unsafe_error(f"{label}:{where}: {what}; eventsim never follows links "
                                    "(they can read other files)")
             info = h5py.h5o.get_info(f.id, name)
             if info.type == h5py.h5o.TYPE_DATASET:

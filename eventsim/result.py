@@ -205,8 +205,8 @@ class _ResultReader:
         if obj.dtype.kind not in kinds:
             self.fail(where, f"unexpected dtype {obj.dtype}")
         if len(obj.shape) != len(shape) or any(s is not None and s != o for s, o in zip(shape, obj.shape)):
-            want = tuple("?" if s is None else s for s in shape)
-            self.fail(where, f"expected shape {want}, found {tuple(obj.shape)}")
+            want = ", ".join("?" if s is None else str(s) for s in shape)
+            self.fail(where, f"expected shape ({want}), found {tuple(obj.shape)}")
         if 0 in obj.shape:
             self.fail(where, f"empty dataset, shape {tuple(obj.shape)}")
         return obj
