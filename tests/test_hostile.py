@@ -197,7 +197,9 @@ def test_3_out_never_replaces_what_it_should_not(capsys, run_args, tmp_path, tar
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     (tmp_path / "dir").mkdir()
-    out = {"model": model_file, "images": images, "fifo": fifo, "devnull": "/dev/null", "dir": tmp_path / "dir",
+    device = tmp_path / "device"  # a link to /dev/null: a broken build replaces the link, never the device
+    device.symlink_to("/dev/null")
+    out = {"model": model_file, "images": images, "fifo": fifo, "devnull": device, "dir": tmp_path / "dir",
            "newdir/": f"{tmp_path}/newdir/"}[target]
     before = {p: p.read_bytes() for p in (model_file, images)}
     listing = sorted(tmp_path.iterdir())
@@ -205,7 +207,7 @@ def test_3_out_never_replaces_what_it_should_not(capsys, run_args, tmp_path, tar
     assert_one_line_error(status, err, "--out")
     assert out_text == ""  # refused before computing anything
     assert {p: p.read_bytes() for p in before} == before
-    assert sorted(tmp_path.iterdir()) == listing and Path("/dev/null").is_char_device()
+    assert sorted(tmp_path.iterdir()) == listing and device.is_symlink() and device.is_char_device()
     with pytest.raises(OutputPathError):
         from eventsim._io import check_output_path
         check_output_path(out, [model_file, images])
