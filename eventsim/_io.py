@@ -101,7 +101,7 @@ def deferred_signals():
         return
     old = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(sig) is not signal.SIG_IGN:
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):  # None: a handler set outside Python
             old[sig] = signal.signal(sig, lambda signum, frame: got.append(signum))
     try:
         yield got
