@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EventsimError
+from .errors import EventsimError, InputError
 
 #: command -> (module, one-line help, pip extra that provides its dependencies)
 EXTENSIONS = {
@@ -29,10 +29,10 @@ EXTENSIONS = {
 
 
 def load_array(path, label) -> np.ndarray:
-    """``np.load`` without pickle, with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{label} file not found: {path}")
+    """``np.load`` without pickle, with errors that name the file; FIFOs and devices are refused."""
+    from ._h5safe import check_regular_file
+
+    path = check_regular_file(path, label, InputError)
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -54,17 +54,30 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--convention", choices=("paper", "reference"), default="paper", help="SAM convention")
     r.add_argument("--record-spikes", action="store_true", help="store every layer's spikes")
     r.add_argument("--out", required=True, help="result file (.h5)")
+    add_verify_argument(r)
+
+
+def add_verify_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-verify``: skip the content checksum of model and result files (forensic use)."""
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="load files whose content checksum does not match (to inspect a damaged file)")
 
 
 def run_inputs(args):
-    """``(sam_layers, images, spikes)`` from parsed run arguments; checks the output path first."""
-    from ._io import check_output_path
+    """``(model, sam_layers, images, spikes)`` from parsed run arguments.
 
-    check_output_path(args.out)
+    The output path is checked first (not a directory, device or input of the
+    command), so a bad ``--out`` costs nothing and writes nothing.
+    """
+    from ._io import check_output_path
+    from .model_io import load_model
+
+    check_output_path(args.out, [args.model, args.images, args.spikes], "--out")
+    model = load_model(args.model, verify=args.verify)
     sam_layers = None if args.sam_layers is None else [s for s in args.sam_layers.split(",") if s]
     images = load_array(args.images, "images") if args.images else None
     spikes = load_array(args.spikes, "spikes") if args.spikes else None
-    return sam_layers, images, spikes
+    return model, sam_layers, images, spikes
 
 
 def report_run(result, out, backend) -> None:
@@ -78,8 +91,8 @@ def report_run(result, out, backend) -> None:
 def _cmd_run(args) -> int:
     from .simulator import Simulator
 
-    sam_layers, images, spikes = run_inputs(args)
-    sim = Simulator(args.model, sam_gamma=args.gamma, sam_layers=sam_layers, sam_convention=args.convention)
+    model, sam_layers, images, spikes = run_inputs(args)
+    sim = Simulator(model, sam_gamma=args.gamma, sam_layers=sam_layers, sam_convention=args.convention)
     result = sim.run(images=images, spikes=spikes, timesteps=args.timesteps, seed=args.seed,
                      record_spikes=args.record_spikes, backend=args.backend)
     result.save(args.out)
@@ -91,7 +104,7 @@ def _cmd_info(args) -> int:
     from .info import describe
     from .model_io import load_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, verify=args.verify)
     if args.json:
         print(json.dumps(describe(model, as_dict=True), indent=2, default=str))
     else:
@@ -106,8 +119,14 @@ def _cmd_plot(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    import os
+
     from .demo import run_demo
 
+    if args.n < 1:
+        raise InputError(f"--n: expected at least 1 image, got {args.n}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out: {args.out} exists and is not a directory")
     return run_demo(out_dir=args.out, n_images=args.n, seed=args.seed)
 
 
@@ -129,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="layers, shapes, neurons, synapses, bit widths, quantization error")
     i.add_argument("model")
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_verify_argument(i)
     i.set_defaults(func=_cmd_info)
 
     pl = sub.add_parser("plot", help="SAM heatmap grid (layers x time steps) and optional GIF")
@@ -138,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--index", type=int, default=0, help="which image of the batch (default 0)")
     pl.add_argument("--steps", type=int, default=10, help="number of sampled time steps (default 10)")
     pl.add_argument("--gif", help="also write an animated GIF over time to this path")
+    add_verify_argument(pl)
     pl.set_defaults(func=_cmd_plot)
 
     v = sub.add_parser("view", help="interactive HTML viewer of SAM over time (one self-contained file)")

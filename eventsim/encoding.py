@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fixed_point as fp
-from .errors import InputError
+from .errors import ArgumentTypeError, InputError
 
 RESCALE = 2.0
 
@@ -74,6 +74,23 @@ def check_timesteps(timesteps, limit=fp.MAX_TIMESTEPS) -> int:
     return int(timesteps)
 
 
+def check_seed(seed, name="seed") -> int:
+    """``seed`` as an int in ``[0, 2**63)`` (it is stored as int64); no silent truncation of floats.
+
+    Raises
+    ------
+    ArgumentTypeError
+        For a non-integer (``1.5``, ``"abc"``, ``None``, ``True``).
+    InputError
+        For a negative or too large integer.
+    """
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentTypeError(f"{name}: expected a non-negative integer, got {seed!r} ({type(seed).__name__})")
+    if not 0 <= int(seed) < 2**63:
+        raise InputError(f"{name}: expected an integer in [0, 2**63), got {seed}")
+    return int(seed)
+
+
 def encode_poisson(images, timesteps, seed=0, *, mean=None, std=None, start_index=0) -> np.ndarray:
     """Signed-Poisson spikes for a batch of images.
 
@@ -99,13 +116,15 @@ def encode_poisson(images, timesteps, seed=0, *, mean=None, std=None, start_inde
     """
     arr = check_images(images)
     t = check_timesteps(timesteps)
+    seed = check_seed(seed)
+    start_index = check_seed(start_index, "start_index")
     n, c = arr.shape[:2]
     mean = np.zeros(c) if mean is None else np.asarray(mean, np.float64).reshape(c)
     std = np.ones(c) if std is None else np.asarray(std, np.float64).reshape(c)
     norm = (arr - mean[None, :, None, None]) / std[None, :, None, None]
     out = np.empty((n, t) + arr.shape[1:], np.int8)
     for i in range(n):
-        rng = np.random.default_rng([int(seed), int(start_index) + i])
+        rng = np.random.default_rng([seed, start_index + i])
         u = rng.random((t,) + arr.shape[1:])
         p = norm[i]
         out[i] = np.sign(p).astype(np.int8) * (u * RESCALE <= np.abs(p))

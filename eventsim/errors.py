@@ -1,4 +1,9 @@
-"""Exceptions raised at eventsim's public boundary, phrased in the user's terms."""
+"""Exceptions raised at eventsim's public boundary, phrased in the user's terms.
+
+Every class subclasses :class:`EventsimError` (the CLI turns it into a one-line
+``error: ...`` and exit status 2) and, where natural, a built-in exception, so
+``except ValueError`` keeps working.
+"""
 from __future__ import annotations
 
 
@@ -23,3 +28,49 @@ class InputError(EventsimError, ValueError):
 
 class ResultFormatError(EventsimError, ValueError):
     """A result file that is not a readable eventsim result."""
+
+
+class UnsafeFileError(EventsimError, ValueError):
+    """A file refused because reading it could touch other files, block or exhaust memory.
+
+    External or soft links, virtual datasets, external raw storage, unknown
+    filters, and paths that are not regular files (FIFOs, devices,
+    directories); see ``docs/security.md``.
+    """
+
+
+class UnsafeModelFileError(UnsafeFileError, ModelFormatError):
+    """A model file refused for safety (see :class:`UnsafeFileError`)."""
+
+
+class UnsafeResultFileError(UnsafeFileError, ResultFormatError):
+    """A result file refused for safety (see :class:`UnsafeFileError`)."""
+
+
+class IntegrityError(EventsimError, ValueError):
+    """A file whose stored content checksum does not match its content."""
+
+
+class ModelIntegrityError(IntegrityError, ModelFormatError):
+    """A model file whose content checksum does not match (modified or corrupted)."""
+
+
+class ResultIntegrityError(IntegrityError, ResultFormatError):
+    """A result file whose content checksum does not match (modified or corrupted)."""
+
+
+class OutputPathError(InputError):
+    """An output path that cannot be written safely.
+
+    A directory, FIFO, device or other non-regular file, a name ending in
+    ``/``, a missing or read-only directory, or a path that is also an input
+    (or another output) of the same command.
+    """
+
+
+class ArgumentTypeError(InputError, TypeError):
+    """An API argument of the wrong type (``seed=1.5``, ``sam_layers=5``, ``Simulator(None)``)."""
+
+
+class WriteError(EventsimError, OSError):
+    """Writing an output failed (disk full, file too large, I/O error); nothing was written."""

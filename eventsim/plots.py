@@ -146,15 +146,34 @@ def sam_gif(image, sam: dict, path, fps=4, layers=None):
     return Path(path)
 
 
+def check_map_sizes(image_hw, sam: dict, label="--images"):
+    """Every SAM map ``(h, w)`` must be the image size halved ``k >= 0`` times (pooling), or 1x1.
+
+    Raises
+    ------
+    InputError
+        Naming the layer whose map does not fit the images.
+    """
+    h_img, w_img = (int(v) for v in image_hw)
+    for name, maps in sam.items():
+        h, w = (int(v) for v in maps.shape[-2:])
+        if (h, w) != (1, 1) and not any((h_img >> k, w_img >> k) == (h, w) for k in range(64)):
+            raise InputError(f"{label}: images are {h_img}x{w_img} but the SAM map of layer {name!r} is {h}x{w}; "
+                             "were these the images of this result?")
+
+
 def plot_command(args) -> int:
     """``eventsim plot RESULT --images X.npy --out fig.png [--gif G] [--index i]``."""
+    from ._io import check_output_paths
     from .cli import load_array
+    from .encoding import check_images
     from .result import Result
 
-    result = Result.load(args.result)
-    images = load_array(args.images, "images")
-    if images.ndim != 4:
-        raise InputError(f"--images: expected (N, C, H, W), got shape {images.shape}")
+    check_output_paths({"--out": args.out, "--gif": args.gif}, [args.result, args.images])
+    if args.steps < 1:
+        raise InputError(f"--steps: expected at least 1, got {args.steps}")
+    result = Result.load(args.result, verify=args.verify)
+    images = check_images(load_array(args.images, "images"), name="--images")
     n = result.logits.shape[0]
     if images.shape[0] != n:
         raise InputError(f"--images has {images.shape[0]} images but the result has {n}")
@@ -162,6 +181,7 @@ def plot_command(args) -> int:
         raise InputError(f"--index must lie in [0, {n - 1}], got {args.index}")
     if not result.sam:
         raise InputError(f"{args.result}: holds no SAM maps (was it run with --sam-layers ''?)")
+    check_map_sizes(images.shape[2:], result.sam)
     sam = {name: maps[args.index] for name, maps in result.sam.items()}
     pred = int(result.predictions[args.index])
     title = f"SAM (gamma={result.attrs['gamma']}, {result.attrs['sam_convention']}), image {args.index}, pred {pred}"

@@ -5,18 +5,21 @@ the user gave; the private drivers allocate buffers; the kernels compute.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import fixed_point as fp
 from . import reference as ref
 from ._progress import Progress
-from .encoding import check_images, check_spikes, check_timesteps, encode_poisson
-from .errors import InputError
+from .encoding import check_images, check_seed, check_spikes, check_timesteps, encode_poisson
+from .errors import ArgumentTypeError, InputError
 from .kernels import engine
 from .kernels.plan import build_plan
 from .model import Model
 from .model_io import load_model
 from .result import Result
+from .validation import check_layer_name
 
 BACKENDS = ("eventsim", "reference")
 
@@ -46,10 +49,15 @@ class Simulator:
     """
 
     def __init__(self, model, sam_gamma=0.5, sam_layers=None, sam_convention="paper"):
+        if not isinstance(model, (Model, str, os.PathLike)):
+            raise ArgumentTypeError(f"model: expected a Model or the path of a model file, got "
+                                    f"{type(model).__name__}")
         self.model = model if isinstance(model, Model) else load_model(model)
+        for layer in self.model.layers:
+            check_layer_name(layer.name, "model")
         self.sam_gamma = _check_gamma(sam_gamma)
         self.sam_layers = self._check_sam_layers(sam_layers)
-        if sam_convention not in ref.SAM_CONVENTIONS:
+        if not isinstance(sam_convention, str) or sam_convention not in ref.SAM_CONVENTIONS:
             raise InputError(f"sam_convention: expected one of {ref.SAM_CONVENTIONS}, got {sam_convention!r}")
         self.sam_convention = sam_convention
         self._plans = None
@@ -59,6 +67,13 @@ class Simulator:
             return tuple(self.model.conv_layers)
         if isinstance(names, str):
             names = [names]
+        try:
+            listed = list(names)
+        except TypeError:
+            listed = [names]
+        if not all(isinstance(n, str) for n in listed):
+            raise ArgumentTypeError(f"sam_layers: expected None or a list of layer names, got {names!r}")
+        names = listed
         spiking = self.model.spiking_layers
         unknown = [n for n in names if n not in spiking]
         if unknown:
@@ -74,6 +89,8 @@ class Simulator:
         """
         if (images is None) == (spikes is None):
             raise InputError("give exactly one of images=... or spikes=...")
+        if images is not None:
+            check_seed(seed)
         limit = self.model.max_timesteps()
         if spikes is not None:
             arr = check_spikes(spikes, self.model.input_shape)
@@ -113,7 +130,7 @@ class Simulator:
         -------
         Result
         """
-        if backend not in BACKENDS:
+        if not isinstance(backend, str) or backend not in BACKENDS:
             raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         x = self.input_spikes(images, spikes, timesteps, seed)
         if backend == "reference":

@@ -6,6 +6,8 @@ builder layer name) and says what was expected.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import fixed_point as fp
@@ -14,6 +16,8 @@ from .errors import ModelFormatError
 #: Refuse models larger than this before allocating anything.
 MAX_NEURONS = 1 << 27
 MAX_WEIGHTS = 1 << 28
+#: Largest image height or width.
+MAX_SIDE = 1 << 16
 
 
 def next_shape(kind, in_shape, flat, where, weight_shape=None):
@@ -81,8 +85,9 @@ def check_input(input_shape, mean, std, where):
     """Input shape and normalization: 3 positive ints, finite mean, std > 0."""
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ModelFormatError(f"{where}: input_shape must be three positive ints (C, H, W), got {input_shape}")
-    if int(np.prod(input_shape)) > MAX_NEURONS:
-        raise ModelFormatError(f"{where}: input_shape {input_shape} is absurdly large (> {MAX_NEURONS} values)")
+    if math.prod(int(v) for v in input_shape) > MAX_NEURONS or max(input_shape[1:]) > MAX_SIDE:
+        raise ModelFormatError(f"{where}: input_shape {input_shape} is absurdly large (> {MAX_NEURONS} values "
+                               f"or a side > {MAX_SIDE})")
     c = input_shape[0]
     for label, arr in (("mean", mean), ("std", std)):
         if np.shape(arr) != (c,):
@@ -115,6 +120,25 @@ def check_ranges(layer, where):
         raise ModelFormatError(f"{where}: voltage_scale must be finite and > 0, got {layer.voltage_scale}")
 
 
+def check_layer_name(name, where):
+    """A layer name usable as an HDF5 group name: a non-empty string without ``/`` or NUL, not ``.``/``..``."""
+    if not isinstance(name, str) or not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise ModelFormatError(f"{where}: invalid layer name {name!r}; names must be non-empty and contain "
+                               "no '/' or NUL (they become HDF5 group names in model and result files)")
+
+
+def check_floats(layer, where):
+    """The float parameters are finite (the output layer's threshold may be +inf)."""
+    fl = layer.floats
+    for label, arr in (("weight", fl.weight), ("gain", fl.gain), ("bias", fl.bias)):
+        if not np.all(np.isfinite(arr)):
+            raise ModelFormatError(f"{where}/float/{label}: values must be finite (found NaN or inf)")
+    if not (np.isfinite(fl.leak) and (fl.threshold > 0 if layer.spiking else True)
+            and (np.isfinite(fl.threshold) or (not layer.spiking and fl.threshold == np.inf))):
+        raise ModelFormatError(f"{where}/float: threshold and leak must be finite (threshold > 0; +inf only for "
+                               f"the output layer), got threshold={fl.threshold}, leak={fl.leak}")
+
+
 def max_input_count(pool_factor: int, gap_area: int) -> int:
     """Largest |value| one pooled input position can take (spikes are in {-1, 0, 1})."""
     return max(1, gap_area) * pool_factor * pool_factor
@@ -122,8 +146,8 @@ def max_input_count(pool_factor: int, gap_area: int) -> int:
 
 def check_accumulator(layer, input_count, where):
     """The int32 synaptic accumulator can never overflow for this layer."""
-    w = layer.weight.reshape(layer.weight.shape[0], -1).astype(np.int64)
-    worst = int(np.abs(w).sum(axis=1).max()) * input_count if w.size else 0
+    w = layer.weight.reshape(layer.weight.shape[0], -1)
+    worst = int(np.abs(w, dtype=np.int16).sum(axis=1, dtype=np.int64).max()) * input_count if w.size else 0
     if worst >= 2**31:
         raise ModelFormatError(f"{where}: worst-case synaptic sum {worst} overflows the int32 accumulator")
 
@@ -144,6 +168,8 @@ def check_model(model, where: str):
         raise ModelFormatError(f"{where}: default_timesteps must lie in [1, {fp.MAX_TIMESTEPS}], "
                                f"got {model.default_timesteps}")
     names = model.layer_names
+    for name in names:
+        check_layer_name(name, where)
     if len(set(names)) != len(names):
         raise ModelFormatError(f"{where}: layer names must be unique, got {names}")
     if "input" in names:
@@ -165,6 +191,7 @@ def check_model(model, where: str):
             gap_area = shape[1] * shape[2]
         elif layer.is_neuron:
             check_ranges(layer, lw)
+            check_floats(layer, lw)
             check_gain_steps(layer.gain_steps, model.default_timesteps, lw + "/gain")
             if layer.gain_steps not in (1, model.gain_steps):
                 raise ModelFormatError(f"{lw}/gain: {layer.gain_steps} rows, but other layers have "

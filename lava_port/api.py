@@ -10,7 +10,9 @@ group.  The host waits with a deadline; a ProcessModel that fails writes its
 traceback to the run folder (and keeps the graph flowing), and the host
 raises it as :class:`~lava_port.errors.LavaRunError`.  On a timeout, or a
 failure that does not end the run within a grace period, the whole group is
-killed.
+killed.  SIGINT or SIGTERM during the run kill the group too, remove the run
+folder, and then take effect (``KeyboardInterrupt``, or termination); no Lava
+process or ``lava_port-*`` folder outlives the call on any exit path.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsim import fixed_point as fp
+from eventsim._io import deferred_signals
 from eventsim.errors import InputError
 from eventsim.reference import COUNTER_NAMES
 from eventsim.result import Result
@@ -37,6 +40,8 @@ from lava_port.layout import COUNTERS, fanout, from_lava, plan_layers
 #: Seconds a failed run may take to wind down before its processes are killed.
 GRACE_S = 10.0
 GRAPH_ERROR = "error-graph.txt"
+#: Signals received during the runs in progress (innermost last), filled by ``deferred_signals``.
+_RECEIVED: list = []
 
 
 def default_timeout(num_steps: int) -> float:
@@ -119,31 +124,64 @@ def _import_graph():
 
 
 def _execute(job, timeout):
-    """Run the graph in a worker process; return ``[{segment: array}]`` per layer."""
+    """Run the graph in a worker process; return ``[{segment: array}]`` per layer.
+
+    SIGINT and SIGTERM are recorded while the worker runs; the wait loop then
+    kills the worker's process group, the run folder is removed, and the
+    signal is raised again once everything is cleaned up.
+    """
     n, steps = job["spikes"].shape[:2]
-    with tempfile.TemporaryDirectory(prefix="lava_port-") as run_dir:
-        files = []
-        for i, plan in enumerate(job["plans"]):
-            paths = {}
-            for seg in plan.segments:
-                path = os.path.join(run_dir, f"layer{i}-{seg.name}.npy")
-                shape = (n, seg.size) if seg.final else (n, steps, seg.size)
-                np.lib.format.open_memmap(path, mode="w+", dtype=seg.dtype, shape=shape).flush()
-                paths[seg.name] = path
-            files.append(paths)
-        job = dict(job, files=files, run_dir=run_dir)
-        # Shared memory of the graph is registered with a tracker outside the
-        # worker's process group, so it is freed even if the group is killed.
-        resource_tracker.ensure_running()
-        worker = mp.get_context("fork").Process(target=_worker, args=(job,), name="lava_port-worker")
-        worker.start()
+    with deferred_signals() as received:
+        _RECEIVED.append(received)
+        try:
+            with tempfile.TemporaryDirectory(prefix="lava_port-") as run_dir:
+                records = _execute_in(job, timeout, n, steps, run_dir, received)
+        finally:
+            _RECEIVED.pop()
+    if received:
+        signal.raise_signal(received[0])
+        raise KeyboardInterrupt  # the signal's handler returned: still abort
+    return records
+
+
+def _execute_in(job, timeout, n, steps, run_dir, received):
+    files = []
+    for i, plan in enumerate(job["plans"]):
+        paths = {}
+        for seg in plan.segments:
+            path = os.path.join(run_dir, f"layer{i}-{seg.name}.npy")
+            shape = (n, seg.size) if seg.final else (n, steps, seg.size)
+            np.lib.format.open_memmap(path, mode="w+", dtype=seg.dtype, shape=shape).flush()
+            paths[seg.name] = path
+        files.append(paths)
+    job = dict(job, files=files, run_dir=run_dir)
+    # Shared memory of the graph is registered with a tracker outside the
+    # worker's process group, so it is freed even if the group is killed.
+    resource_tracker.ensure_running()
+    worker = mp.get_context("fork").Process(target=_worker, args=(job,), name="lava_port-worker")
+    worker.start()
+    try:
         _wait(worker, run_dir, timeout)
-        return [{name: np.load(path) for name, path in paths.items()} for paths in files]
+    finally:
+        if worker.exitcode is None:
+            _kill_group(worker)
+    if received:
+        return None
+    return [{name: np.load(path) for name, path in paths.items()} for paths in files]
 
 
 def _worker(job):
     """Worker body: own process group, build, run, stop; errors go to the run folder."""
     os.setsid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Lava's runtime sockets (multiprocessing's temp folder, normally a pymp-*
+    # folder beside the run folder) go into the run folder, which the host
+    # removes even if this group is killed.  The name stays short: AF_UNIX
+    # socket paths are limited to 107 bytes.
+    tmp = os.path.join(job["run_dir"], "t")
+    os.mkdir(tmp)
+    mp.current_process()._config["tempdir"] = tmp
     try:
         from lava_port.graph import build_graph, run_graph
 
@@ -160,12 +198,15 @@ def _errors(run_dir):
 
 
 def _wait(worker, run_dir, timeout):
-    """Wait for the worker; kill its process group on timeout or a stuck failure; raise what failed."""
+    """Wait for the worker; kill its process group on timeout, a stuck failure or a signal; raise what failed."""
     deadline = time.monotonic() + timeout
     failed_at = None
     timed_out = False
     while worker.is_alive():
         worker.join(0.05)
+        if _RECEIVED and _RECEIVED[-1]:
+            _kill_group(worker)
+            return
         now = time.monotonic()
         if failed_at is None and _errors(run_dir):
             failed_at = now

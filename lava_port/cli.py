@@ -25,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     from lava_port.api import run
 
-    sam_layers, images, spikes = run_inputs(args)
-    result = run(args.model, spikes, images=images, timesteps=args.timesteps, seed=args.seed, sam_gamma=args.gamma,
+    model, sam_layers, images, spikes = run_inputs(args)
+    result = run(model, spikes, images=images, timesteps=args.timesteps, seed=args.seed, sam_gamma=args.gamma,
                  sam_layers=sam_layers, sam_convention=args.convention, record_spikes=args.record_spikes,
                  timeout=args.timeout)
     result.save(args.out)

@@ -11,10 +11,15 @@ import argparse
 
 import numpy as np
 
-from eventsim._io import check_output_path, save_npy
+from eventsim._io import check_output_paths, save_npy
 
 from .data import SPLITS, SynthShapes
 from .errors import DatasetError
+
+#: Largest image side ``--size`` accepts.
+MAX_SIZE = 4096
+#: Bytes the exported arrays (images, labels, masks, boxes) may take together.
+MAX_EXPORT_BYTES = 4 << 30
 
 
 def _save(path, array):
@@ -39,9 +44,14 @@ def main(argv, prog="eventsim dataset") -> int:
     args = p.parse_args(argv)
     if args.n < 1 or args.start < 0:
         raise DatasetError(f"--n must be >= 1 and --start >= 0, got {args.n} and {args.start}")
-    outs = [x for x in (args.out, args.labels, args.masks, args.boxes) if x]
-    for path in outs:
-        check_output_path(path)
+    if not 16 <= args.size <= MAX_SIZE:
+        raise DatasetError(f"--size must lie in [16, {MAX_SIZE}], got {args.size}")
+    width = 2 * args.size if args.composite else args.size
+    per_item = 4 * 3 * args.size * width + args.size * width * (2 if args.composite else 1) + 64
+    if args.n * per_item > MAX_EXPORT_BYTES:
+        raise DatasetError(f"--n {args.n} x --size {args.size} would need about {args.n * per_item / 2**30:.1f} GiB "
+                           f"(limit {MAX_EXPORT_BYTES / 2**30:.0f} GiB); export fewer or smaller images")
+    check_output_paths({"--out": args.out, "--labels": args.labels, "--masks": args.masks, "--boxes": args.boxes})
     need = 2 * (args.start + args.n) if args.composite else args.start + args.n
     ds = SynthShapes(args.split, size=args.size, seed=args.seed, length=max(need, 1))
     if args.composite:
