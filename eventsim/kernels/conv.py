@@ -40,10 +40,11 @@ import numpy as np
 from numba import carray
 
 from eventsim import fixed_point as fp
-from eventsim.kernels.bits import clear_lowest, lowest_bit, stack_array
+from eventsim.kernels.bits import clear_lowest, lowest_bit, popcount, stack_array
 from eventsim.kernels.jit import inlined, kernel
 from eventsim.kernels.interface import CNT_SAT, CNT_SYNOPS
-from eventsim.kernels.neurons import after_emit
+from eventsim.kernels.interface import CNT_SAM, CNT_SPIKES
+from eventsim.kernels.neurons import sam_pass
 
 # <constants>
 COUT = 16
@@ -56,6 +57,7 @@ IN_P = 2
 PAD = K // 2
 RUN = K * COUT
 NWO = (COUT + 63) // 64
+GROUP = 64 // COUT if COUT <= 32 else 1  # positions whose spike words share one 64-bit word in the SAM pass
 ACC = np.int16 if ACC16 else np.int32
 U1 = np.uint64(1)
 
@@ -149,6 +151,55 @@ def scatter_cells(src, wf, acc, geometry, c_in, offsets):
 
 
 @kernel
+def after_emit(words, sam, counters, t, i):
+    """Count the spikes of step ``t`` of image ``i`` and run SAM on them (fixed-width
+    :func:`eventsim.kernels.neurons.after_emit`)."""
+    n = 0
+    for k in range(words.shape[0]):
+        n += popcount(words[k])
+    counters[CNT_SPIKES, t] = n
+    if sam.maps.shape[1] > 0:
+        counters[CNT_SAM, t] = n
+        if GROUP > 1:
+            sam_grouped(words, t, sam, i)
+        else:
+            sam_pass(words, COUT, t, sam, i)
+
+
+@kernel
+def sam_grouped(words, t, sam, i):
+    """:func:`eventsim.kernels.neurons.sam_pass` for ``COUT <= 32``: the words of ``GROUP``
+    neighbouring positions are shifted into one, so one bit loop (and one mispredicted loop
+    exit) serves several positions.  Same arithmetic per spike, same sums per position.
+    """
+    out = sam.maps[i, t]
+    trace, t_last, count = sam.trace[i], sam.t_last[i], sam.count[i]
+    totals = carray(stack_array(GROUP, np.int64), GROUP)
+    n_pos = out.shape[0]
+    for p0 in range(0, n_pos, GROUP):
+        bits = np.uint64(0)
+        for k in range(GROUP):
+            totals[k] = 0
+            if p0 + k < n_pos:
+                bits |= words[p0 + k] << np.uint64(k * COUT)
+        if bits == 0:
+            continue
+        while bits != 0:
+            b = lowest_bit(bits)
+            n = p0 * COUT + b
+            earlier = count[n] if sam.reference else 0
+            ncs, trace[n] = fp.sam_spike(trace[n], t_last[n], earlier, t, sam.table, sam.reference)
+            t_last[n] = t
+            if sam.reference:
+                count[n] += 1
+            totals[b // COUT] += ncs
+            bits = clear_lowest(bits)
+        for k in range(GROUP):
+            if totals[k] != 0:
+                out[p0 + k] = np.float32(totals[k] / float(fp.SAM_ONE))
+
+
+@kernel
 def clear_border(acc, h, w):
     """Zero the ``K // 2`` border of a bordered accumulator (the interior is cleared by the update)."""
     wp = w + 2 * PAD
@@ -203,7 +254,7 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
         clear_border(cur, h, w)
         counters[CNT_SAT, t] = n_sat
         if emit:
-            after_emit(words, COUT, sam, counters, t + 1, i)
+            after_emit(words, sam, counters, t + 1, i)
 
 
 @kernel
@@ -300,7 +351,7 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
                 n_sat += update_position(g, b, vol[pos * COUT : (pos + 1) * COUT], a, neurons, out)
         counters[CNT_SAT, t] = n_sat
         if emit:
-            after_emit(words, COUT, sam, counters, t + 1, i)
+            after_emit(words, sam, counters, t + 1, i)
 
 
 @kernel
