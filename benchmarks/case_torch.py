@@ -60,17 +60,17 @@ def measure(model, spikes, repeats: int, threads=THREADS, styles=STYLES) -> dict
     """Seconds per round of every contender at every thread count: ``{who: {threads: [s, ...]}}``.
 
     Contenders are ``eventsim`` and ``torch_<style>``.  Each round runs all
-    of them at each thread count in turn (two warm-up calls each first: the
-    compiled baselines compile there).
+    of them at each thread count in turn (warm-up calls first: two at the
+    first thread count, where the compiled baselines compile, one at the others).
     """
     sim = Simulator(model)
     fns = {"eventsim": lambda: sim.run(spikes=spikes)}
     fns.update({f"torch_{style}": torch_runner(model, style, spikes) for style in styles})
     rounds = {who: {th: [] for th in threads} for who in fns}
     for i in range(repeats + 1):
-        for th in threads:
+        for j, th in enumerate(threads):
             set_threads(th)
-            timed = time_rounds(fns, repeats=1, warmup=2 if i == 0 else 0)
+            timed = time_rounds(fns, repeats=1, warmup=(2 if j == 0 else 1) if i == 0 else 0)
             if i > 0:
                 for who, secs in timed.items():
                     rounds[who][th] += secs
