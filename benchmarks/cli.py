@@ -27,44 +27,94 @@ CASES = {
 
 #: summary key -> (case, key in that case's result)
 SUMMARY_KEYS = {
-    "speedup_vs_torch_eager": ("torch", "speedup_vs_torch_eager"),
     "speedup_vs_torch_tuned": ("torch", "speedup_vs_torch_tuned"),
     "speedup_vs_torch_compile": ("torch", "speedup_vs_torch_compile"),
+    "speedup_vs_torch_layerwise": ("torch", "speedup_vs_torch_layerwise"),
+    "speedup_vs_torch_layerwise_bf16": ("torch", "speedup_vs_torch_layerwise_bf16"),
+    "speedup_vs_torch_layerwise_eager": ("torch", "speedup_vs_torch_layerwise_eager"),
+    "speedup_vs_torch_eager": ("torch", "speedup_vs_torch_eager"),
     "sam_overhead": ("sam", "sam_overhead"),
-    "engine_fraction_of_add_ceiling": ("ceiling", "engine_fraction_of_add_ceiling"),
+    "synops_rate_vs_add_ceiling": ("ceiling", "synops_rate_vs_add_ceiling"),
+    "thread_scaling_2": ("torch", "thread_scaling_2"),
     "lava_slowdown": ("lava", "lava_slowdown"),
     "synops_per_image": ("events", "synops_per_image"),
     "dense_macs_per_image": ("events", "dense_macs_per_image"),
 }
 
-GOALS = {"speedup_vs_torch_tuned": (">=", 2.5), "speedup_vs_torch_compile": (">=", 1.5),
-         "sam_overhead": ("<=", 0.03)}
+#: Goals of issue 10 (the register-blocked engine), measured on an idle machine.
+GOALS = {"speedup_vs_torch_tuned": (">=", 3.0), "speedup_vs_torch_compile": (">=", 3.0),
+         "speedup_vs_torch_layerwise": (">=", 1.5), "sam_overhead": ("<=", 0.03),
+         "synops_rate_vs_add_ceiling": (">=", 1.5), "thread_scaling_2": (">=", 1.8)}
 
 
-def summarize(results: dict) -> dict:
-    """The headline numbers, derived from the case results."""
-    summary = {}
+def summarize(results: dict) -> tuple[dict, dict]:
+    """The headline numbers, derived from the case results, and the spread of those that are ratios.
+
+    Returns
+    -------
+    summary : dict
+        ``{key: value}``.
+    spreads : dict
+        ``{key: {"min", "median", "max"}}`` over the interleaved rounds.
+    """
+    summary, spreads = {}, {}
     for key, (case, field) in SUMMARY_KEYS.items():
         if case in results and field in results[case]:
             summary[key] = results[case][field]
+            if f"{field}_spread" in results[case]:
+                spreads[key] = results[case][f"{field}_spread"]
     sam = results.get("sam", {}).get("online_vs_offline", [])
     for row in sam:
         if row["T"] in (30, 300):
             summary[f"online_vs_offline_sam_speedup_T{row['T']}"] = row["speedup"]
-    return summary
+    return summary, spreads
 
 
-def _markdown(summary, results, elapsed, quick, load_before) -> str:
+def _ratio(row: dict, key: str) -> str:
+    """``median [min-max]`` of a ratio in a case row, or the bare value without a spread."""
+    if key not in row:
+        return ""
+    sp = row.get(f"{key}_spread")
+    return f"{row[key]:.2f}" if sp is None else f"{row[key]:.2f} [{sp['min']:.2f}-{sp['max']:.2f}]"
+
+
+def _torch_markdown(torch_case: dict) -> list:
+    from .case_torch import STYLES
+
+    load = torch_case["load_average"]
+    cols = ["rate", "hidden_rate", "eventsim_threads"] + [f"vs {s}" for s in STYLES]
+    best = [dict(r, **{f"vs {s}": f"{_ratio(r, f'speedup_vs_torch_{s}')} ({r[f'torch_{s}_threads']}t)"
+                       for s in STYLES}) for r in torch_case["best_of_threads"]]
+    same = [dict(r, **{f"vs {s}": _ratio(r, f"speedup_vs_torch_{s}") for s in STYLES}) for r in torch_case["rows"]]
+    ms = [{"who": who, **{f"{th} thread(s)": f"{v:.3f}" for th, v in by.items()}}
+          for who, by in torch_case["ms_per_image"].items()]
+    return ["", "## Speed vs dense PyTorch, batch 16, each side at its best thread count", "",
+            "Speed-up of eventsim: median [min-max over the interleaved rounds] (the baseline's thread count). "
+            f"Load average (1, 5, 15 min) before this case {tuple(round(x, 2) for x in load['before'])}, "
+            f"after {tuple(round(x, 2) for x in load['after'])}.", "",
+            markdown_table(best, cols, {"hidden_rate": "{:.3f}"}), "",
+            f"eventsim thread scaling, t(1 thread) / t(2 threads): {_ratio(torch_case, 'thread_scaling_2')}.", "",
+            "### ms per image at the natural rate, batch 16 (context only: absolute times move with the load)", "",
+            markdown_table(ms, list(ms[0])), "",
+            "### Every configuration, same threads on both sides", "",
+            markdown_table(same, ["rate", "hidden_rate", "batch", "threads"] + [f"vs {s}" for s in STYLES],
+                           {"hidden_rate": "{:.3f}"})]
+
+
+def _markdown(summary, spreads, results, elapsed, quick, load_before) -> str:
     lines = [f"# eventsim benchmarks{' (quick)' if quick else ''}", "",
-             f"Total time {elapsed:.0f} s. Ratios are measured side by side in one run. "
-             f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; load average before the run "
-             f"{load_before:.2f} on {os.cpu_count()} cores.", "",
-             "| metric | value | goal |", "|---|---:|---|"]
+             f"Total time {elapsed:.0f} s. Ratios are measured side by side in interleaved rounds; the spread is "
+             f"min-max of the per-round ratios. OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}; "
+             f"load average before the run {load_before:.2f}, after {os.getloadavg()[0]:.2f}, "
+             f"on {os.cpu_count()} cores.", "",
+             "| metric | value | spread (min-max) | goal |", "|---|---:|---:|---|"]
     for key, value in summary.items():
         op, target = GOALS.get(key, ("", None))
         met = target is not None and (value >= target if op == ">=" else value <= target)
         goal = "" if target is None else f"{op} {target} ({'met' if met else 'missed'})"
-        lines.append(f"| {key} | {value:.4g} | {goal} |")
+        sp = spreads.get(key)
+        rng = "" if sp is None else f"{sp['min']:.3g}-{sp['max']:.3g}"
+        lines.append(f"| {key} | {value:.4g} | {rng} | {goal} |")
     if "events" in results:
         lines += ["", "## Events per layer", "", markdown_table(
             results["events"]["layers"],
@@ -77,18 +127,14 @@ def _markdown(summary, results, elapsed, quick, load_before) -> str:
                   f"{e['fp32']['snn_uJ']:.2f} uJ vs dense {e['fp32']['dense_uJ']:.2f} uJ; int32 SNN "
                   f"{e['int32']['snn_uJ']:.3f} uJ vs dense {e['int32']['dense_uJ']:.2f} uJ."]
     if "torch" in results:
-        lines += ["", "## Speed vs dense PyTorch, each side at its best thread count", "", markdown_table(
-            results["torch"]["best_of_threads"],
-            ["rate", "hidden_rate", "batch", "eventsim_threads", "speedup_vs_torch_eager", "torch_eager_threads",
-             "speedup_vs_torch_tuned", "torch_tuned_threads", "speedup_vs_torch_compile", "torch_compile_threads"],
-            {"hidden_rate": "{:.3f}", "speedup_vs_torch_eager": "{:.2f}", "speedup_vs_torch_tuned": "{:.2f}",
-             "speedup_vs_torch_compile": "{:.2f}"})]
-        lines += ["", "### Every configuration (same threads on both sides)", "", markdown_table(
-            results["torch"]["rows"],
-            ["rate", "hidden_rate", "batch", "threads", "speedup_vs_torch_eager", "speedup_vs_torch_tuned",
-             "speedup_vs_torch_compile"],
-            {"hidden_rate": "{:.3f}", "speedup_vs_torch_eager": "{:.2f}", "speedup_vs_torch_tuned": "{:.2f}",
-             "speedup_vs_torch_compile": "{:.2f}"})]
+        lines += _torch_markdown(results["torch"])
+    if "ceiling" in results:
+        c = results["ceiling"]
+        lines += ["", "## Synaptic ops per second per core vs the int32 add ceiling", "", markdown_table(
+            [dict(c[f"threads_{th}"], threads=th) for th in (1, 2) if f"threads_{th}" in c],
+            ["threads", "engine_synops_per_s_per_core", "ceiling_adds_per_s_per_core", "synops_rate_vs_add_ceiling"],
+            {"engine_synops_per_s_per_core": "{:.3g}", "ceiling_adds_per_s_per_core": "{:.3g}",
+             "synops_rate_vs_add_ceiling": "{:.3f}"})]
     if "sam" in results:
         lines += ["", "## On-line vs off-line SAM", "", markdown_table(
             results["sam"]["online_vs_offline"],
@@ -139,10 +185,10 @@ def main(argv, prog="eventsim bench") -> int:
         write_json(out / f"{name}.json", results[name])
         print(f"    done in {time.perf_counter() - t0:.0f} s", flush=True)
     elapsed = time.perf_counter() - start
-    summary = summarize(results)
-    write_json(out / "summary.json", {"summary": summary, "quick": args.quick, "seconds": elapsed,
+    summary, spreads = summarize(results)
+    write_json(out / "summary.json", {"summary": summary, "spreads": spreads, "quick": args.quick, "seconds": elapsed,
                                       "machine": machine_info(), "failures": failures, "cases": results})
-    md = _markdown(summary, results, elapsed, args.quick, load_before)
+    md = _markdown(summary, spreads, results, elapsed, args.quick, load_before)
     (out / "summary.md").write_text(md)
     print(md)
     print(f"wrote {out / 'summary.json'} and {out / 'summary.md'}")

@@ -136,8 +136,8 @@ def model_at_rate(model: Model, spikes: np.ndarray, target: float, iters: int = 
     return best
 
 
-def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Median seconds of each callable over ``repeats`` round-robin rounds."""
+def time_rounds(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Seconds of each callable in each of ``repeats`` round-robin rounds: ``{key: [s, ...]}``."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -147,7 +147,23 @@ def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
             t0 = time.perf_counter()
             fn()
             times[key].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    return times
+
+
+def time_interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Median seconds of each callable over ``repeats`` round-robin rounds."""
+    return {k: float(np.median(v)) for k, v in time_rounds(fns, repeats, warmup).items()}
+
+
+def spread(values) -> dict:
+    """``{"min", "median", "max"}`` of per-round values (e.g. the ratio of two contenders in each round)."""
+    v = np.asarray(values, np.float64)
+    return {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
+
+
+def ratio_spread(num, den) -> dict:
+    """:func:`spread` of ``num[r] / den[r]`` over rounds ``r`` timed side by side."""
+    return spread(np.asarray(num, np.float64) / np.asarray(den, np.float64))
 
 
 def _rss_bytes() -> int:

@@ -46,7 +46,9 @@ def test_every_case_writes_json_markdown_and_plots(bench_run):
     _, out = bench_run
     for case in ("events", "sam", "torch", "ceiling", "lava", "scaling"):
         assert json.loads((out / f"{case}.json").read_text())
-    assert "| metric | value | goal |" in (out / "summary.md").read_text()
+    md = (out / "summary.md").read_text()
+    assert "| metric | value | spread (min-max) | goal |" in md
+    assert "## Speed vs dense PyTorch, batch 16" in md and "vs layerwise_bf16" in md
     pngs = {p.name for p in out.glob("*.png")}
     assert {"events_spike_rate_per_step.png", "sam_online_vs_offline.png", "torch_speedup_vs_rate.png",
             "scaling.png"} <= pngs
@@ -67,20 +69,50 @@ def test_unknown_case_is_a_clear_error(tmp_path):
         main(["--cases", "nope", "--out", str(tmp_path)])
 
 
+def test_headline_keys_of_issue_10_are_present_with_spreads(bench_run):
+    _, out = bench_run
+    data = json.loads((out / "summary.json").read_text())
+    for key in ("speedup_vs_torch_tuned", "speedup_vs_torch_compile", "speedup_vs_torch_layerwise", "sam_overhead",
+                "synops_rate_vs_add_ceiling", "thread_scaling_2"):
+        assert key in data["summary"], key
+        sp = data["spreads"][key]
+        assert sp["min"] <= sp["median"] <= sp["max"], (key, sp)
+    torch_case = data["cases"]["torch"]
+    assert [c["batch"] for c in torch_case["configs"]] == [16], "quick measures the headline configuration"
+    assert set(torch_case["load_average"]) == {"before", "after"}
+
+
+def _rounds(**secs):
+    """``{who: {threads: [s, ...]}}`` from keyword lists given as who_threads=[...]."""
+    out = {}
+    for key, values in secs.items():
+        who, th = key.rsplit("_", 1)
+        out.setdefault(who, {})[int(th)] = values
+    return out
+
+
 def test_best_of_threads_takes_each_contender_at_its_own_fastest_thread_count():
     from benchmarks.case_torch import best_of_threads
 
-    def row(threads, ev, eager, tuned, compiled, batch=16, rate="natural"):
-        return {"rate": rate, "hidden_rate": 0.1, "batch": batch, "threads": threads, "eventsim_s": ev,
-                "torch_eager_s": eager, "torch_tuned_s": tuned, "torch_compile_s": compiled}
+    rounds = _rounds(eventsim_1=[2.0, 2.2, 1.8], eventsim_2=[1.0, 1.2, 0.8],
+                     torch_tuned_1=[3.0, 3.0, 3.0], torch_tuned_2=[4.0, 3.5, 5.0])
+    best = best_of_threads(rounds)
+    assert (best["eventsim_s"], best["eventsim_threads"]) == (1.0, 2)
+    assert (best["torch_tuned_s"], best["torch_tuned_threads"]) == (3.0, 1)
+    assert best["speedup_vs_torch_tuned"] == 3.0
+    # per round: 3/1, 3/1.2, 3/0.8 -- each round's two timings were taken side by side
+    assert best["speedup_vs_torch_tuned_spread"] == pytest.approx({"min": 2.5, "median": 3.0, "max": 3.75})
 
-    rows = [row(2, 1.0, 4.0, 3.0, 2.0), row(1, 2.0, 3.0, 6.0, 5.0), row(1, 0.1, 0.1, 0.1, 0.1, batch=1),
-            row(2, 0.5, 2.0, 2.5, 1.0, rate="0.05")]
-    best = best_of_threads(rows, 16)
-    assert [b["rate"] for b in best] == ["natural", "0.05"]
-    head = best[0]
-    assert (head["eventsim_s"], head["eventsim_threads"]) == (1.0, 2)
-    assert (head["torch_eager_s"], head["torch_eager_threads"]) == (3.0, 1)
-    assert (head["torch_tuned_s"], head["torch_tuned_threads"]) == (3.0, 2)
-    assert head["speedup_vs_torch_eager"] == 3.0 and head["speedup_vs_torch_compile"] == 2.0
-    assert best[1]["speedup_vs_torch_tuned"] == 5.0
+
+def test_same_threads_rows_and_thread_scaling():
+    from benchmarks.case_torch import same_threads, thread_scaling
+
+    rounds = _rounds(eventsim_1=[2.0, 4.0, 3.0], eventsim_2=[1.0, 1.0, 2.0],
+                     torch_compile_1=[4.0, 4.0, 4.0], torch_compile_2=[2.0, 3.0, 2.0])
+    rows = same_threads(rounds)
+    assert [r["threads"] for r in rows] == [1, 2]
+    assert rows[0]["speedup_vs_torch_compile"] == 4.0 / 3.0
+    assert rows[1]["speedup_vs_torch_compile_spread"] == pytest.approx({"min": 1.0, "median": 2.0, "max": 3.0})
+    scaling, spread = thread_scaling(rounds)
+    assert scaling == 3.0
+    assert spread == pytest.approx({"min": 1.5, "median": 2.0, "max": 4.0})
