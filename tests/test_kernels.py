@@ -39,9 +39,9 @@ def interior(bordered, k):
     return bordered[pad : bordered.shape[0] - pad, pad : bordered.shape[1] - pad]
 
 
-def conv_model(c_in, c_out, k, pools, rng, scale=1.0, src_conv=True):
+def conv_model(c_in, c_out, k, pools, rng, scale=1.0, src_conv=True, side=4):
     """input -> [conv c_in] -> pools x avgpool -> conv c_out -> gap -> output; the second conv is under test."""
-    h = 4 * 2**pools + 1
+    h = side * 2**pools + 1
     b = ModelBuilder((2, h, h), default_timesteps=3)
     if src_conv:
         b.conv("src", rng.normal(0, 0.3, (c_in, 2, 3, 3)), threshold=0.5, leak=1.0)
@@ -117,11 +117,11 @@ def test_int16_kernel_exact_at_the_bound():
 
 
 @settings(max_examples=25)
-@given(seed=st.integers(0, 2**31 - 1), c_out=st.sampled_from(WIDTHS), k=st.sampled_from((1, 3)),
-       pools=st.integers(0, 2), density=st.floats(0.0, 1.0))
-def test_pool_input_twin(seed, c_out, k, pools, density):
+@given(seed=st.integers(0, 2**31 - 1), c_out=st.sampled_from(WIDTHS), k=st.sampled_from((1, 3, 5)),
+       pools=st.integers(0, 2), density=st.floats(0.0, 1.0), side=st.integers(1, 6))
+def test_pool_input_twin(seed, c_out, k, pools, density, side):
     rng = np.random.default_rng(seed)
-    model = conv_model(0, c_out, k, pools, rng, src_conv=False)
+    model = conv_model(0, c_out, k, pools, rng, src_conv=False, side=side)
     conn = connections(model)[0]
     plan = build_plan(model)[0]
     assert plan.kind == "conv_input"
@@ -132,8 +132,8 @@ def test_pool_input_twin(seed, c_out, k, pools, density):
     grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
     n_in, ops = module.pool_input(x[0], grid, plan.geometry)
     pooled = ref.sum_pool(x[0].astype(np.int64), conn.pool)
-    interior = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
-    np.testing.assert_array_equal(interior, pooled.transpose(1, 2, 0))
+    inner = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
+    np.testing.assert_array_equal(inner, pooled.transpose(1, 2, 0))
     _, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
     assert (n_in, ops) == (int(np.abs(x).sum()), int(want_ops[0]))
 

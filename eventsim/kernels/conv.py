@@ -266,7 +266,8 @@ def pool_input(spk, grid, geometry):
     spk : ndarray of int8, shape (IN_C, SH, SW)
         Input of this step, values in {-1, 0, 1}.
     grid : ndarray of int16, shape ((H + K - 1) * (W + K - 1) * IN_C,)
-        Pooled input with a ``K // 2`` zero border; the interior is overwritten.
+        Pooled input, channels-last, with a ``K // 2`` zero border; the
+        interior is overwritten.
     geometry : eventsim.kernels.interface.Geometry
         ``H x W``: the pooled map (floor-cropped).
 
@@ -280,22 +281,30 @@ def pool_input(spk, grid, geometry):
     h, w, c_in, p = geometry.h, geometry.w, IN_C, IN_P
     gw = w + 2 * PAD
     n_in = syn = 0
-    for c in range(c_in):
-        plane = spk[c]
-        for py in range(h):
-            rows = min(h - 1, py + PAD) - max(0, py - PAD) + 1
-            g0 = ((py + PAD) * gw + PAD) * c_in + c
-            for px in range(w):
-                total = nz = 0
+    for py in range(h):
+        cells = grid[((py + PAD) * gw + PAD) * c_in : ((py + PAD) * gw + PAD + w) * c_in]
+        nz = 0
+        for px in range(w):  # vectorizes: p and c_in are constants
+            for c in range(c_in):
+                total = 0
                 for dy in range(p):
-                    line = plane[py * p + dy]
                     for dx in range(p):
-                        v = line[px * p + dx]
+                        v = spk[c, py * p + dy, px * p + dx]
                         total += v
                         nz += v != 0
-                grid[g0 + px * c_in] = total
-                n_in += nz
-                syn += nz * rows * (min(w - 1, px + PAD) - max(0, px - PAD) + 1)
+                cells[px * c_in + c] = total
+        taps = nz * K  # every cell's events reach K columns, except near the left and right edges
+        for q in range(w):
+            if q < PAD or q >= w - PAD:
+                cols = min(w - 1, q + PAD) - max(0, q - PAD) + 1
+                for c in range(c_in):
+                    for dy in range(p):
+                        for dx in range(p):
+                            taps -= (K - cols) * (spk[c, py * p + dy, q * p + dx] != 0)
+        n_in += nz
+        syn += taps * (min(h - 1, py + PAD) - max(0, py - PAD) + 1)
+    for c in range(c_in):
+        plane = spk[c]
         for y in range(plane.shape[0]):
             for x in range(0 if y >= h * p else w * p, plane.shape[1]):
                 n_in += plane[y, x] != 0
