@@ -23,6 +23,7 @@ CASES = {
     "ceiling": "benchmarks.case_ceiling",
     "lava": "benchmarks.case_lava",
     "scaling": "benchmarks.case_scaling",
+    "layers": "benchmarks.case_layers",
 }
 
 #: summary key -> (case, key in that case's result)
@@ -135,6 +136,13 @@ def _markdown(summary, spreads, results, elapsed, quick, load_before) -> str:
             ["threads", "engine_synops_per_s_per_core", "ceiling_adds_per_s_per_core", "synops_rate_vs_add_ceiling"],
             {"engine_synops_per_s_per_core": "{:.3g}", "ceiling_adds_per_s_per_core": "{:.3g}",
              "synops_rate_vs_add_ceiling": "{:.3f}"})]
+    if "layers" in results:
+        lay = results["layers"]
+        lines += ["", "## Engine time per layer (1 thread, thread CPU time, fastest round)", "", markdown_table(
+            lay["layers"], ["layer", "ms_with_sam", "ms_without_sam", "sam_share"],
+            {"ms_with_sam": "{:.3f}", "ms_without_sam": "{:.3f}", "sam_share": "{:.3f}"}), "",
+            f"Kernels in total: {lay['ms_per_image_with_sam']:.3f} ms per image with SAM, "
+            f"{lay['ms_per_image_without_sam']:.3f} without (SAM {100 * lay['sam_share_of_kernels']:.1f} %)."]
     if "sam" in results:
         lines += ["", "## On-line vs off-line SAM", "", markdown_table(
             results["sam"]["online_vs_offline"],

@@ -16,6 +16,7 @@ docs/engine.md.)
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -52,6 +53,10 @@ def parallel_images(kernel, n, *args) -> None:
     futures = [_executor().submit(kernel, lo, hi, *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         future.result()
+
+
+def _clock() -> float:
+    return time.thread_time() if numba.get_num_threads() == 1 else time.perf_counter()
 
 
 def _sam(plan, n, steps, table, reference, maps) -> Sam:
@@ -100,7 +105,7 @@ def _channels_first(vol: np.ndarray, shape) -> np.ndarray:
     return np.ascontiguousarray(vol.reshape(vol.shape[0], h, w, c).transpose(0, 3, 1, 2))
 
 
-def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, progress=None) -> Result:
+def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, progress=None, layer_clock=None) -> Result:
     """Simulate input spikes through the planned layers.
 
     Parameters
@@ -120,6 +125,10 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
         Also return spikes and final voltages.
     progress : callable, optional
         Called with the number of images finished after each chunk.
+    layer_clock : dict, optional
+        When given, ``layer_clock[name]`` accumulates the seconds (thread CPU
+        time with one thread, wall time otherwise) spent in each layer's
+        kernel, for the per-layer benchmark.
 
     Returns
     -------
@@ -141,8 +150,11 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
             for p in plans:
                 maps = sam[p.name][lo:hi] if p.name in sam else None
                 src = done[p.source].bits if p.source >= 0 else None
-                outs = _run_layer(p, src, x[lo:hi], _sam(p, hi - lo, steps, table, reference, maps),
-                                  in_spikes[lo:hi])
+                sam_state = _sam(p, hi - lo, steps, table, reference, maps)
+                start = _clock()
+                outs = _run_layer(p, src, x[lo:hi], sam_state, in_spikes[lo:hi])
+                if layer_clock is not None:
+                    layer_clock[p.name] = layer_clock.get(p.name, 0.0) + _clock() - start
                 done.append(outs)
         for p, outs in zip(plans, done):
             counters[p.name][lo:hi] = outs.counters
