@@ -154,8 +154,8 @@ def run_dataset(model, dataset, out, n=None, shard_size=64, scheduler=None, sam_
     done = {i: info for i in range(len(bounds)) if (info := valid_shard(run_dir, i, run_id)) is not None}
     manifest = {"format": MANIFEST_FORMAT, "version": 1, "run_id": run_id, "model_sha256": model.sha256,
                 "model_file": MODEL_FILE, "options": options,
-                "layers": ["input"] + [layer.name for layer in model.neuron_layers], "num_images": total, "num_shards": len(bounds),
-                "complete": False, "shards": {}}
+                "layers": ["input"] + [layer.name for layer in model.neuron_layers],
+                "num_images": total, "num_shards": len(bounds), "complete": False, "shards": {}}
     _record(run_dir, manifest, done)
     jobs = [{"dir": str(run_dir.resolve()), "model_sha256": model.sha256, "run_id": run_id, "shard": i,
              "start": lo, "stop": hi, **options} for i, (lo, hi) in enumerate(bounds) if i not in done]

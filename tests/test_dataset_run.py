@@ -58,7 +58,8 @@ def reference(model, data):
 
 def _run(model, data, out, **kw):
     kw.setdefault("masks", True)
-    return run_dataset(model, f"npy:{data[0]}", out, progress=False, **kw)
+    kw.setdefault("progress", False)
+    return run_dataset(model, f"npy:{data[0]}", out, **kw)
 
 
 def _merged(run_dir, out):
@@ -238,7 +239,8 @@ def test_folder_dataset_labels_from_class_folders(tmp_path):
     for cls in ("b", "a"):
         (tmp_path / "data" / cls).mkdir(parents=True)
         for k in range(2):
-            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "data" / cls / f"{k}.png")
+            pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "data" / cls / f"{k}.png")
     m = random_model(1, input_shape=(3, 16, 16), arch=ARCH, timesteps=4)
     report = run_dataset(m, f"folder:{tmp_path / 'data'}", tmp_path / "run", shard_size=3, progress=False)
     merged = _merged(tmp_path / "run", tmp_path / "all.h5")
@@ -311,3 +313,12 @@ def test_synthshapes_beyond_its_default_length(tmp_path):
     np.testing.assert_array_equal(batch.masks, masks)
     report = run_dataset(m, "synthshapes", tmp_path / "run", n=6, shard_size=4, masks=True, progress=False)
     assert report.images == 6 and set(report.summary["sam"]) == {"conv1", "conv2"}
+
+
+def test_progress_bar_shows_rate_and_eta(model, data, tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    _run(model, data, tmp_path / "run", shard_size=7, progress=True)
+    err = capsys.readouterr().err
+    assert "20/20" in err and "img/s" in err and "shards 3/3" in err
+    _run(model, data, tmp_path / "run", shard_size=7, progress=True)      # resumed: starts at 20/20
+    assert "20/20" in capsys.readouterr().err
