@@ -322,3 +322,11 @@ def test_progress_bar_shows_rate_and_eta(model, data, tmp_path, capsys):
     assert "20/20" in err and "img/s" in err and "shards 3/3" in err
     _run(model, data, tmp_path / "run", shard_size=7, progress=True)      # resumed: starts at 20/20
     assert "20/20" in capsys.readouterr().err
+
+
+def test_dask_and_training_are_imported_only_when_used():
+    code = ("import sys, eventsim.cli, eventsim.dataset_run, eventsim.datasets, eventsim.shards; "
+            "eventsim.cli.build_parser(); "
+            "print(sorted(m for m in ('dask', 'distributed', 'training', 'torch', 'tqdm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
