@@ -66,7 +66,7 @@ def dask_client(kind, arg, timeout=10.0):
         threads = numba_threads_per_worker(workers)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                           silence_logs=logging.ERROR,
-                          env={"NUMBA_NUM_THREADS": str(threads)}) as cluster, \
+                          env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}) as cluster, \
                 Client(cluster, set_as_default=False) as client:
             yield client
         return

@@ -50,6 +50,8 @@ class RunReport:
         Totals of the run.
     computed, skipped : int
         Shards computed now, and shards found done (resumed).
+    computed_images : int
+        Images in the shards computed now.
     seconds : float
         Wall time of the computing phase.
     summary : dict
@@ -61,13 +63,14 @@ class RunReport:
     shards: int
     computed: int
     skipped: int
+    computed_images: int
     seconds: float
     summary: dict
 
     @property
     def images_per_second(self) -> float:
-        done = self.images * self.computed / max(self.shards, 1)
-        return done / self.seconds if self.seconds > 0 else float("nan")
+        """Throughput of the computing phase (images computed now / its wall time)."""
+        return self.computed_images / self.seconds if self.seconds > 0 else float("nan")
 
 
 def run_dataset(model, dataset, out, n=None, shard_size=64, scheduler=None, sam_store="mean",
@@ -173,7 +176,8 @@ def run_dataset(model, dataset, out, n=None, shard_size=64, scheduler=None, sam_
     manifest["complete"] = True
     _record(run_dir, manifest, done)
     summary = write_summary(run_dir)
-    return RunReport(run_dir, total, len(bounds), len(jobs), len(bounds) - len(jobs), seconds, summary)
+    return RunReport(run_dir, total, len(bounds), len(jobs), len(bounds) - len(jobs), total - skipped_images,
+                     seconds, summary)
 
 
 def _check_count(n, source) -> int:

@@ -5,7 +5,8 @@ A data set is named by a string ``KIND[:ARG]``:
 ``synthshapes[:SPLIT]``
     The procedural SynthShapes set (``training.data``, NumPy only), split
     ``test`` by default, rendered at the model's input size, with labels and
-    object masks.  Item ``i`` depends only on ``(seed 0, split, i)``.
+    object masks.  Item ``i`` depends only on ``(seed 0, split, i)``; the set
+    is procedural, so ``n`` may exceed the split's default length (2000).
 ``folder:PATH``
     ``PATH/<class>/*.{png,jpg,jpeg,bmp}`` (classes = sorted folder names, as
     ``training.folders.ImageFolder``) or a flat folder of images (no labels).

@@ -174,7 +174,7 @@ def test_resume_skips_valid_shards_and_redoes_missing_or_corrupt(model, data, re
     (run / "shard-00003.h5").write_bytes(bytes(raw))
     (run / ".shard-00002.h5.abc.h5.tmp").write_bytes(b"half")              # left by a killed writer
     third = _run(model, data, run, shard_size=4)
-    assert (third.computed, third.skipped) == (2, 3)
+    assert (third.computed, third.skipped, third.computed_images) == (2, 3, 8)
     assert not list(run.glob(".shard-*"))
     got = _merged(run, tmp_path / "all.h5")
     np.testing.assert_array_equal(got["index"], np.arange(20))
