@@ -136,6 +136,18 @@ def _cmd_view(args) -> int:
     return view_command(args)
 
 
+def _cmd_run_dataset(args) -> int:
+    from .dataset_cli import run_dataset_command
+
+    return run_dataset_command(args)
+
+
+def _cmd_merge(args) -> int:
+    from .dataset_cli import merge_command
+
+    return merge_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eventsim", description=__doc__.splitlines()[0] + " See README.md.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -176,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--n", type=int, default=4, help="number of images (default 4)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
+
+    from .dataset_cli import add_merge_arguments, add_run_dataset_arguments
+
+    rd = sub.add_parser("run-dataset", help="simulate a whole data set in resumable shards (optionally on Dask)")
+    add_run_dataset_arguments(rd)
+    rd.set_defaults(func=_cmd_run_dataset)
+
+    mg = sub.add_parser("merge", help="join a run-dataset folder's shards into one file and summarize it")
+    add_merge_arguments(mg)
+    mg.set_defaults(func=_cmd_merge)
 
     for name, (_, help_text, _) in EXTENSIONS.items():
         sub.add_parser(name, help=help_text, add_help=False)
