@@ -20,7 +20,7 @@ import numpy as np
 from .errors import InputError
 
 
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
+def bilinear_matrix(n_out: int, n_in: int) -> np.ndarray:
     """(n_out, n_in) bilinear weights: output ``o`` samples ``max(0, (o + 1/2) n_in/n_out - 1/2)``."""
     src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
@@ -50,7 +50,7 @@ def resize(maps, size) -> np.ndarray:
     h, w = (int(v) for v in size)
     if m.shape[-2:] == (h, w):
         return m.copy()
-    rows, cols = _interp_matrix(h, m.shape[-2]), _interp_matrix(w, m.shape[-1])
+    rows, cols = bilinear_matrix(h, m.shape[-2]), bilinear_matrix(w, m.shape[-1])
     return np.stack([rows @ x @ cols.T for x in m]) if len(m) else np.zeros((0, h, w))
 
 

@@ -20,24 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventsim.metrics import bilinear_matrix
+
 from .errors import ConfigError
 
 #: Clamp of the predicted probability in the binary cross entropy.
 BCE_EPS = 1e-2
 #: Images per chunk where per-step stacks are resized.
 CHUNK = 16
-
-
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) bilinear weights with half-pixel centres and edge clamping."""
-    src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(int), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    frac = src - i0
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), i0), 1.0 - frac)
-    np.add.at(m, (np.arange(n_out), i1), frac)
-    return m
 
 
 def resize(maps, size) -> np.ndarray:
@@ -61,7 +51,7 @@ def resize(maps, size) -> np.ndarray:
     h, w = (int(v) for v in size)
     if h < 1 or w < 1:
         raise ConfigError(f"size: expected positive (H, W), got {size}")
-    return _interp_matrix(h, m.shape[-2]) @ m @ _interp_matrix(w, m.shape[-1]).T
+    return bilinear_matrix(h, m.shape[-2]) @ m @ bilinear_matrix(w, m.shape[-1]).T
 
 
 def minmax(maps) -> np.ndarray:

@@ -40,11 +40,10 @@ import numpy as np
 from numba import carray
 
 from eventsim import fixed_point as fp
-from eventsim.kernels.bits import clear_lowest, lowest_bit, popcount, stack_array
+from eventsim.kernels.bits import clear_lowest, lowest_bit, stack_array
 from eventsim.kernels.jit import inlined, kernel
 from eventsim.kernels.interface import CNT_SAT, CNT_SYNOPS
-from eventsim.kernels.interface import CNT_SAM, CNT_SPIKES
-from eventsim.kernels.neurons import sam_pass
+from eventsim.kernels.neurons import count_spikes, sam_pass
 
 # <constants>
 COUT = 16
@@ -152,14 +151,9 @@ def scatter_cells(src, wf, acc, geometry, c_in, offsets):
 
 @kernel
 def after_emit(words, sam, counters, t, i):
-    """Count the spikes of step ``t`` of image ``i`` and run SAM on them (fixed-width
-    :func:`eventsim.kernels.neurons.after_emit`)."""
-    n = 0
-    for k in range(words.shape[0]):
-        n += popcount(words[k])
-    counters[CNT_SPIKES, t] = n
+    """Fixed-width :func:`eventsim.kernels.neurons.after_emit`: :func:`sam_grouped` when ``COUT <= 32``."""
+    count_spikes(words, sam, counters, t)
     if sam.maps.shape[1] > 0:
-        counters[CNT_SAM, t] = n
         if GROUP > 1:
             sam_grouped(words, t, sam, i)
         else:
@@ -197,6 +191,15 @@ def sam_grouped(words, t, sam, i):
         for k in range(GROUP):
             if totals[k] != 0:
                 out[p0 + k] = np.float32(totals[k] / float(fp.SAM_ONE))
+
+
+@inlined
+def step_rows(outs, neurons, i, t):
+    """``(emit, words, gain, bias)`` of step ``t`` for image ``i``: whether step ``t + 1``
+    exists, the bitmap its spikes go to, and this step's gain and bias rows."""
+    emit = t + 1 < outs.counters.shape[2]
+    row = t if neurons.gain.shape[0] > 1 else 0
+    return emit, outs.bits[i, t + 1 if emit else 0], neurons.gain[row], neurons.bias[row]
 
 
 @kernel
@@ -240,10 +243,7 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
     spare = carray(stack_array(NWO, np.uint64), NWO)
     for t in range(steps):
         counters[CNT_SYNOPS, t] = scatter_cells(src[i, t], wf, cur, geometry, c_in, offsets[i])
-        emit = t + 1 < steps
-        words = outs.bits[i, t + 1 if emit else 0]
-        row = t if neurons.gain.shape[0] > 1 else 0
-        g, b = neurons.gain[row], neurons.bias[row]
+        emit, words, g, b = step_rows(outs, neurons, i, t)
         n_sat = 0
         for y in range(h):
             for x in range(w):
@@ -337,10 +337,7 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     spare = carray(stack_array(NWO, np.uint64), NWO)
     for t in range(steps):
         in_spikes[i, t], counters[CNT_SYNOPS, t] = pool_input(spikes[i, t], pooled, geometry)
-        emit = t + 1 < steps
-        words = outs.bits[i, t + 1 if emit else 0]
-        row = t if neurons.gain.shape[0] > 1 else 0
-        g, b = neurons.gain[row], neurons.bias[row]
+        emit, words, g, b = step_rows(outs, neurons, i, t)
         n_sat = 0
         for yo in range(h):
             for xo in range(w):

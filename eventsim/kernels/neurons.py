@@ -115,10 +115,10 @@ def sam_pass(words, c_out, t, sam, i):
 
 
 @kernel
-def after_emit(words, c_out, sam, counters, t, i):
-    """Count the spikes of step ``t`` of image ``i`` and run :func:`sam_pass` on them when the layer has SAM.
+def count_spikes(words, sam, counters, t):
+    """Write the spike count of step ``t`` (and, for a SAM layer, its SAM update count) into ``counters``.
 
-    ``counters`` is the image's ``(4, T)`` block of :class:`~eventsim.kernels.interface.Outputs`.
+    ``counters`` is one image's ``(4, T)`` block of :class:`~eventsim.kernels.interface.Outputs`.
     """
     n = 0
     for k in range(words.shape[0]):
@@ -126,4 +126,11 @@ def after_emit(words, c_out, sam, counters, t, i):
     counters[CNT_SPIKES, t] = n
     if sam.maps.shape[1] > 0:
         counters[CNT_SAM, t] = n
+
+
+@kernel
+def after_emit(words, c_out, sam, counters, t, i):
+    """:func:`count_spikes` of step ``t`` of image ``i``, then :func:`sam_pass` when the layer has SAM."""
+    count_spikes(words, sam, counters, t)
+    if sam.maps.shape[1] > 0:
         sam_pass(words, c_out, t, sam, i)
