@@ -76,7 +76,7 @@ def nbytes(shape, dtype) -> int:
     return math.prod(int(s) for s in shape) * int(np.dtype(dtype).itemsize)
 
 
-def open_checked(path, label, error, unsafe_error) -> h5py.File:
+def open_checked(path, label, error, unsafe_error, virtual_sources=False) -> h5py.File:
     """Open ``path`` read-only after checking it is a regular file; walk and vet every object.
 
     Parameters
@@ -88,6 +88,12 @@ def open_checked(path, label, error, unsafe_error) -> h5py.File:
         Exception class for unreadable files.
     unsafe_error : type
         Exception class for files refused for safety.
+    virtual_sources : bool
+        Accept virtual datasets whose every source is a relative path (from
+        ``path``'s folder) to a regular HDF5 file that itself passes these
+        checks with no virtual datasets and carries the same ``run_id`` root
+        attribute as ``path``: the shards that ``eventsim merge`` joins.  A
+        virtual dataset reading any other file stays refused.
 
     Returns
     -------
@@ -100,7 +106,8 @@ def open_checked(path, label, error, unsafe_error) -> h5py.File:
     except OSError as exc:
         raise error(f"{path}: not a readable HDF5 file (corrupt or truncated?): {_short(exc)}") from None
     try:
-        _walk(f, f"{path}", unsafe_error)
+        sources = _SourceCheck(path, f, label, error, unsafe_error) if virtual_sources else None
+        _walk(f, f"{path}", unsafe_error, sources)
     except BaseException:
         f.close()
         raise
@@ -111,7 +118,36 @@ def _short(exc) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _walk(f, label, unsafe_error):
+class _SourceCheck:
+    """Vets the source files of virtual datasets once each (see :func:`open_checked`)."""
+
+    def __init__(self, path, f, label, error, unsafe_error):
+        self.folder = Path(path).resolve().parent
+        self.label, self.error, self.unsafe_error = label, error, unsafe_error
+        self.run_id = _run_id(f)
+        self.seen = set()
+
+    def __call__(self, ds, where):
+        for source in ds.virtual_sources():
+            name = source.file_name
+            if name in self.seen:
+                continue
+            if Path(name).is_absolute() or name in (".", ""):
+                raise self.unsafe_error(f"{where}: virtual dataset reads {name!r}; only relative paths to "
+                                        "merged shard files are allowed")
+            with open_checked(self.folder / name, f"{self.label} shard", self.error, self.unsafe_error) as shard:
+                if self.run_id is None or _run_id(shard) != self.run_id:
+                    raise self.unsafe_error(f"{where}: virtual dataset reads {name!r}, which is not a shard of "
+                                            "this merged run (run_id differs or is missing); refused")
+            self.seen.add(name)
+
+
+def _run_id(f):
+    value = f.attrs.get("run_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _walk(f, label, unsafe_error, sources=None):
     links = []
 
     def visit(name, info):
@@ -133,7 +169,7 @@ def _walk(f, label, unsafe_error):
                                    "(they can read other files)")
             info = h5py.h5o.get_info(f.id, name)
             if info.type == h5py.h5o.TYPE_DATASET:
-                _check_dataset(f[name], label + ":" + where, unsafe_error)
+                _check_dataset(f[name], label + ":" + where, unsafe_error, sources)
             elif info.type != h5py.h5o.TYPE_GROUP:
                 raise unsafe_error(f"{label}:{where}: named datatypes and other objects are not allowed")
             _check_attrs(f[name], label, where, unsafe_error)
@@ -143,14 +179,16 @@ def _walk(f, label, unsafe_error):
         raise unsafe_error(f"{label}: corrupt HDF5 structure: {_short(exc)}") from None
 
 
-def _check_dataset(ds, where, unsafe_error):
+def _check_dataset(ds, where, unsafe_error, sources=None):
     dcpl = ds.id.get_create_plist()
     layout = dcpl.get_layout()
-    if layout == h5py.h5d.VIRTUAL:
+    if layout == h5py.h5d.VIRTUAL and sources is None:
         raise unsafe_error(f"{where}: is a virtual dataset (reads other files); refused")
-    if dcpl.get_external_count() > 0:
+    if layout == h5py.h5d.VIRTUAL:
+        sources(ds, where)
+    elif dcpl.get_external_count() > 0:
         raise unsafe_error(f"{where}: keeps its data in external files; refused")
-    if layout not in (h5py.h5d.COMPACT, h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
+    elif layout not in (h5py.h5d.COMPACT, h5py.h5d.CONTIGUOUS, h5py.h5d.CHUNKED):
         raise unsafe_error(f"{where}: unknown storage layout {layout}; refused")
     for i in range(dcpl.get_nfilters()):
         code = dcpl.get_filter(i)[0]

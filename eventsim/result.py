@@ -139,7 +139,7 @@ class Result:
             external datasets, not a regular file) and
             :class:`~eventsim.errors.ResultIntegrityError` (checksum mismatch).
         """
-        f = open_checked(path, "result", ResultFormatError, UnsafeResultFileError)
+        f = open_checked(path, "result", ResultFormatError, UnsafeResultFileError, virtual_sources=True)
         path = Path(path)
         try:
             with f:

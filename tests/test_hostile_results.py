@@ -133,7 +133,14 @@ SAVE_SCRIPT = textwrap.dedent("""
     counts = {"l0": {"spikes": np.zeros((n, t), np.int64)}}
     attrs = dict(timesteps=t, gamma=0.5, sam_convention="paper", seed=0, model_sha256="0" * 64, backend="eventsim")
     result = Result(logits=rng.random((n, 3)), sam=sam, counts=counts, attrs=attrs)
-    print("saving", flush=True)
+    import time
+    import eventsim.result as er
+    write_dict = er._write_dict
+    def slow_write_dict(*args, **kwargs):  # the signal must land inside the save, however fast the machine
+        print("saving", flush=True)
+        time.sleep(2.0)
+        return write_dict(*args, **kwargs)
+    er._write_dict = slow_write_dict
     result.save(sys.argv[1])
     print("saved", flush=True)
 """)
@@ -156,3 +163,26 @@ def test_6_signal_during_save_leaves_nothing(tmp_path, sig):
     assert "saved" not in rest, "the save was not in progress when the signal came"
     assert proc.returncode != 0, err
     assert list(tmp_path.iterdir()) == [], "an interrupted save left a file behind"
+
+
+def _vds_result(path, source, name="x"):
+    """A result-shaped file whose logits are a virtual dataset over ``source``."""
+    with h5py.File(path, "w") as f:
+        f.attrs.update(format="eventsim-result", format_version=1, run_id="abc")
+        layout = h5py.VirtualLayout(shape=(4, 3), dtype="f8")
+        layout[:] = h5py.VirtualSource(source, name, shape=(4, 3))
+        f.create_virtual_dataset("logits", layout)
+
+
+@pytest.mark.parametrize("shard_attrs, absolute", [({}, False), ({"run_id": "other"}, False),
+                                                    ({"run_id": "abc"}, True)],
+                         ids=["plain HDF5 beside it", "another run's shard", "absolute path"])
+def test_virtual_datasets_only_read_shards_of_the_same_run(tmp_path, shard_attrs, absolute):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f.attrs.update(shard_attrs)
+        f["x"] = np.arange(12.0).reshape(4, 3)
+    merged = tmp_path / "merged.h5"
+    _vds_result(merged, str(secret) if absolute else "secret.h5")
+    with pytest.raises(UnsafeResultFileError, match="virtual dataset reads"):
+        Result.load(merged)
