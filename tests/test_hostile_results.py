@@ -124,9 +124,11 @@ def test_result_round_trip_with_checksum(files, run):
 
 
 SAVE_SCRIPT = textwrap.dedent("""
+    import signal
     import sys
     import numpy as np
     from eventsim import Result
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when started in the background
     rng = np.random.default_rng(0)
     n, t = 48, 20
     sam = {f"l{i}": rng.random((n, t, 64, 64), dtype=np.float32) for i in range(3)}
