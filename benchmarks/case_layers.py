@@ -26,7 +26,7 @@ def layer_times(model, spikes, sam_layers, rounds: int) -> dict:
     for _ in range(rounds):
         clock = {}
         engine.run(sim._plans, spikes, fp.sam_decay_table(sim.sam_gamma, steps), False, sim.sam_layers,
-                   model.output_layer.voltage_scale, layer_clock=clock)
+                   model.output_layer.voltage_scale, layer_clock=clock, workspace=sim._workspace)
         best = {k: min(v, best.get(k, v)) for k, v in clock.items()}
     return best
 

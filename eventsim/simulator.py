@@ -61,6 +61,7 @@ class Simulator:
             raise InputError(f"sam_convention: expected one of {ref.SAM_CONVENTIONS}, got {sam_convention!r}")
         self.sam_convention = sam_convention
         self._plans = None
+        self._workspace = engine.Workspace()
 
     def _check_sam_layers(self, names):
         if names is None:
@@ -168,7 +169,7 @@ class Simulator:
         bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > engine.CHUNK else False)
         return engine.run(self._plans, x, fp.sam_decay_table(self.sam_gamma, steps),
                           self.sam_convention == "reference", self.sam_layers,
-                          self.model.output_layer.voltage_scale, record, bar.update)
+                          self.model.output_layer.voltage_scale, record, bar.update, workspace=self._workspace)
 
 
 def _check_gamma(gamma) -> float:

@@ -107,3 +107,21 @@ def test_no_recompilation_across_models_and_options():
         sim.run(images=images[:1], record_spikes=record)
         assert [p.batch for p in sim._plans] == kernels
     assert [len(k.signatures) for k in kernels] == counts == [1] * len(kernels)
+
+
+def test_reused_workspace_gives_fresh_results():
+    """A Simulator reuses its scratch buffers; runs of other sizes, T and SAM options stay exact,
+    and so do runs from two threads at once (the second gets its own buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = random_model(seed=6, input_shape=(2, 16, 16), timesteps=9)
+    rng = np.random.default_rng(4)
+    images = rng.uniform(0, 1, (70,) + model.input_shape)
+    shared = Simulator(model, sam_gamma=0.3)
+    for n, steps in [(5, 9), (2, 4), (70, 9), (3, 9)]:
+        fresh = Simulator(model, sam_gamma=0.3).run(images=images[:n], timesteps=steps, seed=n, record_spikes=True)
+        assert_results_equal(shared.run(images=images[:n], timesteps=steps, seed=n, record_spikes=True), fresh)
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(lambda s: shared.run(images=images[:20], seed=s), [7, 8])
+    assert_results_equal(a, Simulator(model, sam_gamma=0.3).run(images=images[:20], seed=7))
+    assert_results_equal(b, Simulator(model, sam_gamma=0.3).run(images=images[:20], seed=8))

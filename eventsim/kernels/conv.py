@@ -43,7 +43,7 @@ from eventsim import fixed_point as fp
 from eventsim.kernels.bits import clear_lowest, lowest_bit, stack_array
 from eventsim.kernels.jit import inlined, kernel
 from eventsim.kernels.interface import CNT_SAT, CNT_SYNOPS
-from eventsim.kernels.neurons import count_spikes, sam_pass
+from eventsim.kernels.neurons import count_spikes, reset_image, sam_pass
 
 # <constants>
 COUT = 16
@@ -232,7 +232,7 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
         Bitmaps ``(N, T, H*W*NWO)``, voltages, counters.
     geometry : eventsim.kernels.interface.Geometry
     acc : ndarray of int32, shape (N, (H + K - 1) * (W + K - 1) * COUT)
-        Scratch synaptic sums with a border (:func:`scatter_cells`), zero on entry.
+        Scratch synaptic sums with a border (:func:`scatter_cells`), cleared here.
     offsets : ndarray of int64, shape (N, P*P*C_in)
         Scratch for :func:`scatter_cells`.
     """
@@ -240,6 +240,8 @@ def run_events(i, src, wf, neurons, sam, outs, geometry, acc, offsets):
     c_in = wf.shape[0] // (K * K * COUT)
     h, w = geometry.h, geometry.w
     vol, cur, counters = outs.vol[i], acc[i], outs.counters[i]
+    reset_image(i, outs, sam)
+    cur[:] = 0
     spare = carray(stack_array(NWO, np.uint64), NWO)
     for t in range(steps):
         counters[CNT_SYNOPS, t] = scatter_cells(src[i, t], wf, cur, geometry, c_in, offsets[i])
@@ -325,7 +327,7 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     neurons, sam, outs, geometry
         As in :func:`run_events`.
     grid : ndarray of int16, shape (N, (H + K - 1) * (W + K - 1) * IN_C)
-        Scratch pooled input, zero on entry (the border stays zero).
+        Scratch pooled input, cleared here (the border stays zero).
     in_spikes : ndarray of int64, shape (N, T)
         Output: input events per step.
     """
@@ -333,6 +335,8 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     h, w = geometry.h, geometry.w
     gw = w + 2 * PAD
     vol, counters, pooled = outs.vol[i], outs.counters[i], grid[i]
+    reset_image(i, outs, sam)
+    pooled[:] = 0
     a = carray(stack_array(COUT, ACC), COUT)
     spare = carray(stack_array(NWO, np.uint64), NWO)
     for t in range(steps):

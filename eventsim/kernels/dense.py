@@ -13,7 +13,7 @@ from __future__ import annotations
 from .bits import clear_lowest, lowest_bit
 from .interface import CNT_SAT, CNT_SYNOPS
 from .jit import inlined, kernel
-from .neurons import after_emit, update_layer
+from .neurons import after_emit, reset_image, update_layer
 
 
 @inlined
@@ -116,9 +116,11 @@ def run_from_bits(i, src, c_src, wt, neurons, sam, outs, geometry, acc):
     """All steps of a dense layer fed by a spiking layer, for image ``i``.
 
     ``src`` is the source's bitmaps ``(N, T, SH*SW*NW)``; ``acc`` scratch
-    ``(N, C_out)`` int32, zero on entry and return; the rest as in
+    ``(N, C_out)`` int32 (cleared here); the rest as in
     :func:`eventsim.kernels.conv.run_events`.
     """
+    reset_image(i, outs, sam)
+    acc[i, :] = 0
     for t in range(src.shape[1]):
         outs.counters[i, CNT_SYNOPS, t] = gather_bits(src[i, t], c_src, wt, acc[i], geometry)
         _update(i, t, neurons, sam, outs, acc[i])
@@ -131,6 +133,8 @@ def run_from_input(i, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes):
     ``spikes`` is ``(N, T, C, SH, SW)`` int8; ``in_spikes`` ``(N, T)``
     receives the input events per step.
     """
+    reset_image(i, outs, sam)
+    acc[i, :] = 0
     for t in range(spikes.shape[1]):
         in_spikes[i, t], outs.counters[i, CNT_SYNOPS, t] = gather_input(spikes[i, t], wt, acc[i], geometry)
         _update(i, t, neurons, sam, outs, acc[i])

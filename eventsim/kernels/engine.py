@@ -59,35 +59,67 @@ def _clock() -> float:
     return time.thread_time() if numba.get_num_threads() == 1 else time.perf_counter()
 
 
-def _sam(plan, n, steps, table, reference, maps) -> Sam:
-    """The :class:`Sam` of one layer for ``n`` images; ``maps`` is ``None`` for a layer without SAM."""
-    c, h, w = plan.shape
-    size = c * h * w if maps is not None else 0
-    return Sam(table, bool(reference), np.zeros((n, size), np.int64), np.zeros((n, size), np.int32),
-               np.zeros((n, size if reference else 0), np.int32),
-               maps.reshape(n, steps, h * w) if maps is not None else np.zeros((n, 0, 0), np.float32))
+class Workspace:
+    """Scratch buffers of the layer kernels, kept between chunks and runs.
+
+    Fresh multi-megabyte buffers cost page faults and the kernel's zeroing of
+    new pages every run (0.4-0.6 ms of system time per image of the default
+    model, about a third of the run); reused buffers cost nothing, and each
+    kernel clears the per-image state it reads before writing
+    (:func:`eventsim.kernels.neurons.reset_image`).  Buffers are sized for
+    the largest chunk seen with the current ``T``, SAM layers and
+    convention.  A workspace serves one run at a time (:attr:`lock`).
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self._key = None
+        self._layers = None
+
+    def layers(self, plans, n, steps, sam_layers, reference) -> list:
+        """Per-plan dicts of scratch arrays with at least ``n`` image rows."""
+        key = (steps, tuple(sam_layers), bool(reference))
+        if self._key != key or self._layers[0]["vol"].shape[0] < n:
+            self._layers = [_scratch(p, n, steps, p.name in sam_layers, reference) for p in plans]
+            self._key = key
+        return self._layers
 
 
-def _run_layer(plan, src, x, sam, in_spikes) -> Outputs:
-    """Allocate one layer's outputs and scratch for a chunk and run its batch kernel."""
-    n, steps = x.shape[:2]
+def _scratch(plan, n, steps, sam, reference) -> dict:
     c, h, w = plan.shape
-    bits = np.zeros((n, steps, h * w * plan.words) if plan.spiking else (n, 1, 0), np.uint64)
-    outs = Outputs(bits, np.zeros((n, c * h * w), np.int32), np.zeros((n, 4, steps), np.int64))
-    args = (plan.weights, plan.neurons, sam, outs, plan.geometry)
+    size = c * h * w if sam else 0
+    border = plan.kernel_size - 1
+    out = {"bits": np.empty((n, steps, h * w * plan.words) if plan.spiking else (n, 1, 0), np.uint64),
+           "vol": np.empty((n, c * h * w), np.int32), "counters": np.empty((n, 4, steps), np.int64),
+           "trace": np.empty((n, size), np.int64), "t_last": np.empty((n, size), np.int32),
+           "count": np.empty((n, size if reference else 0), np.int32)}
     if plan.kind == "conv_input":
-        border = plan.kernel_size - 1
-        grid = np.zeros((n, (h + border) * (w + border) * plan.src_channels), np.int16)
-        parallel_images(plan.batch, n, x, *args, grid, in_spikes)
+        out["grid"] = np.empty((n, (h + border) * (w + border) * plan.src_channels), np.int16)
     elif plan.kind == "conv_events":
         cell = (1 << plan.geometry.pool_shift) ** 2 * plan.src_channels
-        border = plan.kernel_size - 1
-        acc = np.zeros((n, c * (h + border) * (w + border)), np.int32)
-        parallel_images(plan.batch, n, src, *args, acc, np.zeros((n, cell), np.int64))
-    elif plan.kind == "dense_input":
-        parallel_images(plan.batch, n, x, *args, np.zeros((n, c), np.int32), in_spikes)
+        out["acc"] = np.empty((n, c * (h + border) * (w + border)), np.int32)
+        out["offsets"] = np.empty((n, cell), np.int64)
     else:
-        parallel_images(plan.batch, n, src, plan.src_channels, *args, np.zeros((n, c), np.int32))
+        out["acc"] = np.empty((n, c), np.int32)
+    return out
+
+
+def _run_layer(plan, scratch, m, src, x, table, reference, maps, in_spikes) -> Outputs:
+    """Run one layer's batch kernel on the first ``m`` rows of its scratch buffers."""
+    steps = x.shape[1]
+    _, h, w = plan.shape
+    outs = Outputs(scratch["bits"][:m], scratch["vol"][:m], scratch["counters"][:m])
+    sam = Sam(table, bool(reference), scratch["trace"][:m], scratch["t_last"][:m], scratch["count"][:m],
+              maps.reshape(m, steps, h * w) if maps is not None else np.zeros((m, 0, 0), np.float32))
+    args = (plan.weights, plan.neurons, sam, outs, plan.geometry)
+    if plan.kind == "conv_input":
+        parallel_images(plan.batch, m, x, *args, scratch["grid"][:m], in_spikes)
+    elif plan.kind == "conv_events":
+        parallel_images(plan.batch, m, src, *args, scratch["acc"][:m], scratch["offsets"][:m])
+    elif plan.kind == "dense_input":
+        parallel_images(plan.batch, m, x, *args, scratch["acc"][:m], in_spikes)
+    else:
+        parallel_images(plan.batch, m, src, plan.src_channels, *args, scratch["acc"][:m])
     return outs
 
 
@@ -105,7 +137,8 @@ def _channels_first(vol: np.ndarray, shape) -> np.ndarray:
     return np.ascontiguousarray(vol.reshape(vol.shape[0], h, w, c).transpose(0, 3, 1, 2))
 
 
-def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, progress=None, layer_clock=None) -> Result:
+def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, progress=None, layer_clock=None,
+        workspace=None) -> Result:
     """Simulate input spikes through the planned layers.
 
     Parameters
@@ -129,6 +162,9 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
         When given, ``layer_clock[name]`` accumulates the seconds (thread CPU
         time with one thread, wall time otherwise) spent in each layer's
         kernel, for the per-layer benchmark.
+    workspace : Workspace, optional
+        Scratch buffers to reuse (a :class:`~eventsim.Simulator` keeps one);
+        a busy or missing one is replaced by a fresh one for this run.
 
     Returns
     -------
@@ -143,29 +179,36 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
     spikes = {p.name: np.zeros((n, steps) + p.shape, np.uint8) for p in plans if p.spiking} if record else None
     voltages = {p.name: np.zeros((n,) + p.shape, np.int32) for p in plans} if record else None
     out_v = np.zeros((n, plans[-1].shape[0]), np.int64)
-    for lo in range(0, n, CHUNK):
-        hi = min(n, lo + CHUNK)
-        done = []
-        with vectorizing():
-            for p in plans:
-                maps = sam[p.name][lo:hi] if p.name in sam else None
-                src = done[p.source].bits if p.source >= 0 else None
-                sam_state = _sam(p, hi - lo, steps, table, reference, maps)
-                start = _clock()
-                outs = _run_layer(p, src, x[lo:hi], sam_state, in_spikes[lo:hi])
-                if layer_clock is not None:
-                    layer_clock[p.name] = layer_clock.get(p.name, 0.0) + _clock() - start
-                done.append(outs)
-        for p, outs in zip(plans, done):
-            counters[p.name][lo:hi] = outs.counters
-            if record:
-                voltages[p.name][lo:hi] = _channels_first(outs.vol, p.shape)
-                if p.spiking:
-                    spikes[p.name][lo:hi] = unpack_bits(outs.bits, p.shape)
-        out_v[lo:hi] = done[-1].vol
-        if progress is not None:
-            progress(hi - lo)
+    if workspace is None or not workspace.lock.acquire(blocking=False):
+        workspace = Workspace()
+        workspace.lock.acquire()
+    try:
+        scratch = workspace.layers(plans, min(n, CHUNK), steps, sam_layers, reference)
+        for lo in range(0, n, CHUNK):
+            hi = min(n, lo + CHUNK)
+            done = []
+            with vectorizing():
+                for p, buffers in zip(plans, scratch):
+                    maps = sam[p.name][lo:hi] if p.name in sam else None
+                    src = done[p.source].bits if p.source >= 0 else None
+                    start = _clock()
+                    outs = _run_layer(p, buffers, hi - lo, src, x[lo:hi], table, reference, maps, in_spikes[lo:hi])
+                    if layer_clock is not None:
+                        layer_clock[p.name] = layer_clock.get(p.name, 0.0) + _clock() - start
+                    done.append(outs)
+            for p, outs in zip(plans, done):
+                counters[p.name][lo:hi] = outs.counters
+                if record:
+                    voltages[p.name][lo:hi] = _channels_first(outs.vol, p.shape)
+                    if p.spiking:
+                        spikes[p.name][lo:hi] = unpack_bits(outs.bits, p.shape)
+            out_v[lo:hi] = done[-1].vol
+            if progress is not None:
+                progress(hi - lo)
+    finally:
+        workspace.lock.release()
     counts = {name: {key: np.ascontiguousarray(c[:, i]) for i, key in enumerate(COUNTER_NAMES)}
               for name, c in counters.items()}
     counts["input"] = {key: in_spikes if key == "spikes" else np.zeros_like(in_spikes) for key in COUNTER_NAMES}
-    return Result(logits=out_v * voltage_scale / steps, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)
+    return Result(logits=out_v * voltage_scale / steps, sam=sam, counts=counts, attrs={}, spikes=spikes,
+                  voltages=voltages)

@@ -26,6 +26,19 @@ from .jit import kernel
 U1 = np.uint64(1)
 
 @kernel
+def reset_image(i, outs, sam):
+    """Clear the state image ``i`` reads before writing: voltages, counters, the
+    step-0 bitmap (no spikes at ``t = 0``) and the SAM traces."""
+    outs.vol[i, :] = 0
+    outs.counters[i, :, :] = 0
+    if outs.bits.shape[2] > 0:
+        outs.bits[i, 0, :] = 0
+    sam.trace[i, :] = 0
+    sam.t_last[i, :] = 0
+    sam.count[i, :] = 0
+
+
+@kernel
 def update_layer(t, vol, cur, neurons, words):
     """Advance a layer from ``v[t-1]`` to ``v[t]`` and emit the spikes of step ``t + 1``.
 
