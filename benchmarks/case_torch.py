@@ -97,9 +97,9 @@ def best_of_threads(rows: list[dict], batch: int) -> list[dict]:
 
 
 def _plot(best, path, batch):
-    from eventsim.plots import _plt, save_figure
+    from eventsim.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     sel = sorted(best, key=lambda r: r["hidden_rate"])
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for style in STYLES:

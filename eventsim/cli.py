@@ -12,9 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .errors import EventsimError, InputError
+from .io import load_array
 
 #: command -> (module, one-line help, pip extra that provides its dependencies)
 EXTENSIONS = {
@@ -26,19 +25,6 @@ EXTENSIONS = {
     "experiment": ("training.experiments.cli", "reproduce the paper's experiments (needs PyTorch)", "train"),
     "bench": ("benchmarks.cli", "benchmarks: events, SAM overhead, speed vs PyTorch and Lava", "train"),
 }
-
-
-def load_array(path, label) -> np.ndarray:
-    """``np.load`` without pickle, with errors that name the file; FIFOs and devices are refused."""
-    from ._h5safe import check_regular_file
-
-    path = check_regular_file(path, label, InputError)
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise EventsimError(f"{path}: not a plain .npy array ({exc}); object/pickled arrays are refused") from None
-    except OSError as exc:
-        raise EventsimError(f"{path}: cannot read {label} ({exc})") from None
 
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
@@ -69,7 +55,7 @@ def run_inputs(args):
     The output path is checked first (not a directory, device or input of the
     command), so a bad ``--out`` costs nothing and writes nothing.
     """
-    from ._io import check_output_path
+    from .io import check_output_path
     from .model_io import load_model
 
     check_output_path(args.out, [args.model, args.images, args.spikes], "--out")

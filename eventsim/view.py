@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_output
+from .io import atomic_output
 from .errors import InputError
 
 FORMAT_VERSION = 1
@@ -303,7 +303,7 @@ def parse_steps(text: str, timesteps: int) -> list:
 
 def view_command(args) -> int:
     """``eventsim view RESULT.h5 [--images X.npy] --out view.html [--layers --indices --steps --max-mb]``."""
-    from ._io import check_output_path
+    from .io import check_output_path
     from .cli import load_array
     from .result import Result
 
