@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava demo bench bench-quick default-model clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model clean
 
 all: test
 
@@ -44,6 +44,13 @@ test-core: venv lava-venv
 
 test-lava: lava-venv
 	$(LAVA_VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests/lava
+
+# Line coverage of eventsim/ by the kernel tests with the JIT off (every kernel runs as Python;
+# tests/nojit.py stands in for the LLVM intrinsics).  Numba-compiled code is invisible to coverage.py.
+COVERAGE_TESTS := tests/test_kernels.py tests/test_engine_vs_reference.py tests/test_sam.py tests/test_fixed_point.py
+coverage: venv
+	NUMBA_DISABLE_JIT=1 $(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -p no:cacheprovider \
+	  --cov=eventsim --cov-report=term $(COVERAGE_TESTS)
 
 demo: venv
 	$(VENV)/bin/eventsim demo
