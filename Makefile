@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava demo bench bench-quick default-model clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model clean
 
 all: test
 
@@ -44,6 +44,15 @@ test-core: venv lava-venv
 
 test-lava: lava-venv
 	$(LAVA_VENV)/bin/python -m pytest $(PYTEST_FLAGS) tests/lava
+
+# Line coverage of eventsim/ by the kernel tests with the JIT off (every kernel runs as Python;
+# tests/nojit.py stands in for the LLVM intrinsics).  Numba-compiled code is invisible to coverage.py.
+# Slow (pure-Python kernels); the compile-count test means nothing without the JIT and is left out.
+COVERAGE_TESTS := tests/test_kernels.py tests/test_engine_vs_reference.py tests/test_sam.py tests/test_fixed_point.py
+coverage: venv
+	NUMBA_DISABLE_JIT=1 $(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -p no:cacheprovider \
+	  --deselect tests/test_engine_vs_reference.py::test_no_recompilation_across_models_and_options \
+	  --cov=eventsim --cov-report=term $(COVERAGE_TESTS)
 
 demo: venv
 	$(VENV)/bin/eventsim demo

@@ -101,9 +101,9 @@ def run(ctx: Bench) -> dict:
 
 
 def _plot(per_step, steps, path, title):
-    from eventsim.plots import _plt, save_figure
+    from eventsim.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, rates in per_step.items():
         if any(rates):

@@ -79,9 +79,9 @@ def _online_vs_offline(quick):
 
 
 def _plot(rows, path):
-    from eventsim.plots import _plt, save_figure
+    from eventsim.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     ts = [r["T"] for r in rows]
     axes[0].loglog(ts, [r["online_s"] for r in rows], "o-", label="on-line (eventsim trace)")

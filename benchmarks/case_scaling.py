@@ -65,9 +65,9 @@ def run(ctx: Bench) -> dict:
 
 
 def _plot(by_t, by_size, by_batch, memory, path):
-    from eventsim.plots import _plt, save_figure
+    from eventsim.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 4, figsize=(13, 3))
     panels = [(by_t, "T", "time steps T"), (by_size, "size", "image size"), (by_batch, "batch", "batch size")]
     for ax, (rows, key, xlabel) in zip(axes, panels):

@@ -161,9 +161,9 @@ def run(ctx: Bench) -> dict:
 
 
 def _plot(best, path):
-    from eventsim.plots import _plt, save_figure
+    from eventsim.plots import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     sel = sorted(best, key=lambda r: r["hidden_rate"])
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for style in STYLES:

@@ -254,7 +254,7 @@ def machine_info() -> dict:
 
 def write_json(path: Path, data) -> Path:
     """Write JSON atomically (temp file, then rename)."""
-    from eventsim._io import atomic_output
+    from eventsim.io import atomic_output
 
     with atomic_output(path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float))

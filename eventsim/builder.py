@@ -34,7 +34,8 @@ import numpy as np
 from . import fixed_point as fp
 from .errors import ModelFormatError
 from .model import FloatParams, Model, NeuronLayer, ShapeLayer
-from .validation import check_model, max_input_count, next_shape
+from .topology import Fold
+from .validation import check_model, next_shape
 
 
 class ModelBuilder:
@@ -72,9 +73,7 @@ class ModelBuilder:
         self._layers = []
         self._shape = self.input_shape
         self._flat = False
-        self._avg = 1.0
-        self._pool = 1
-        self._gap_area = 0
+        self._fold = Fold.start("input", self.input_shape)
 
     @property
     def shape(self) -> tuple:
@@ -86,12 +85,7 @@ class ModelBuilder:
 
     def _shape_layer(self, name, kind):
         out, self._flat = next_shape(kind, self._shape, self._flat, self._where(name))
-        if kind == "avgpool":
-            self._avg /= 4.0
-            self._pool *= 2
-        elif kind == "gap":
-            self._avg /= self._shape[1] * self._shape[2]
-            self._gap_area = self._shape[1] * self._shape[2]
+        self._fold = self._fold.then(kind, self._shape, out)
         self._layers.append(ShapeLayer(name, kind, self._shape, out))
         self._shape = out
         return self
@@ -139,7 +133,7 @@ class ModelBuilder:
             raise ModelFormatError(f"{where}: weight contains NaN or inf")
         out, self._flat = next_shape(kind, self._shape, self._flat, where, w.shape)
         c_out = out[0]
-        g = _per_step(gain, c_out, where, "gain") * self._avg
+        g = _per_step(gain, c_out, where, "gain") * self._fold.average
         b = _per_step(bias, c_out, where, "bias")
         steps = max(g.shape[0], b.shape[0])
         if {g.shape[0], b.shape[0]} - {1, steps}:
@@ -150,11 +144,11 @@ class ModelBuilder:
             raise ModelFormatError(f"{where}: threshold must be finite and > 0, got {threshold}")
         if not 0.0 <= leak <= 1.0:
             raise ModelFormatError(f"{where}: leak must lie in [0, 1], got {leak}")
-        count = max_input_count(self._pool, self._gap_area)
+        count = self._fold.max_input_count
         layer = _quantize(name, kind, self._shape, out, w, g, b, threshold, leak,
                           self.theta_int, count, self.default_timesteps)
         self._layers.append(layer)
-        self._shape, self._avg, self._pool, self._gap_area = out, 1.0, 1, 0
+        self._shape, self._fold = out, Fold.start(name, out)
         return self
 
     def build(self, provenance=None) -> Model:

@@ -1,8 +1,11 @@
 """The ``eventsim`` command.
 
 Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``) live here.  Commands
-that need extra packages live in their own packages and are imported only
-when called; each such module exposes ``main(argv, prog) -> int``.
+that need extra packages live in their own packages and register an
+:class:`~eventsim.extensions.Extension` under the entry-point group ``eventsim.commands``
+(``[project.entry-points."eventsim.commands"]`` in ``pyproject.toml``); the
+module that runs one is imported only when it is called and exposes
+``main(argv, prog) -> int``.
 """
 from __future__ import annotations
 
@@ -12,34 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .errors import EventsimError, InputError
-
-#: command -> (module, one-line help, pip extra that provides its dependencies)
-EXTENSIONS = {
-    "train": ("training.cli_train", "train a spiking VGG or an ANN on SynthShapes (needs PyTorch)", "train"),
-    "convert": ("training.cli_train", "ANN-to-SNN conversion with threshold balancing (needs PyTorch)", "train"),
-    "export": ("training.cli_export", "export a checkpoint to a model file (needs PyTorch)", "train"),
-    "evaluate": ("training.cli_evaluate", "accuracy and spike rates on a data set", "train"),
-    "dataset": ("training.cli_dataset", "export SynthShapes images for 'eventsim run'", "train"),
-    "experiment": ("training.experiments.cli", "reproduce the paper's experiments (needs PyTorch)", "train"),
-    "bench": ("benchmarks.cli", "benchmarks: events, SAM overhead, speed vs PyTorch and Lava", "train"),
-}
-
-
-def load_array(path, label) -> np.ndarray:
-    """``np.load`` without pickle, with errors that name the file; FIFOs and devices are refused."""
-    from ._h5safe import check_regular_file
-
-    path = check_regular_file(path, label, InputError)
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise EventsimError(f"{path}: not a plain .npy array ({exc}); object/pickled arrays are refused") from None
-    except OSError as exc:
-        raise EventsimError(f"{path}: cannot read {label} ({exc})") from None
-
+from .extensions import Extension, extensions
+from .io import load_array
+from .result import SAM_CONVENTIONS
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
     """The arguments ``eventsim run`` shares with ``python -m lava_port run``."""
@@ -51,7 +30,7 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--gamma", type=float, default=0.5, help="SAM kernel steepness (default 0.5)")
     r.add_argument("--seed", type=int, default=0, help="encoder seed (default 0)")
     r.add_argument("--sam-layers", help="comma-separated spiking layers (default: every conv layer)")
-    r.add_argument("--convention", choices=("paper", "reference"), default="paper", help="SAM convention")
+    r.add_argument("--convention", choices=SAM_CONVENTIONS, default="paper", help="SAM convention")
     r.add_argument("--record-spikes", action="store_true", help="store every layer's spikes")
     r.add_argument("--out", required=True, help="result file (.h5)")
     add_verify_argument(r)
@@ -69,7 +48,7 @@ def run_inputs(args):
     The output path is checked first (not a directory, device or input of the
     command), so a bad ``--out`` costs nothing and writes nothing.
     """
-    from ._io import check_output_path
+    from .io import check_output_path
     from .model_io import load_model
 
     check_output_path(args.out, [args.model, args.images, args.spikes], "--out")
@@ -148,7 +127,8 @@ def _cmd_merge(args) -> int:
     return merge_command(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The parser of the core commands, listing the extension ``commands`` (default :func:`extensions`)."""
     p = argparse.ArgumentParser(prog="eventsim", description=__doc__.splitlines()[0] + " See README.md.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -199,19 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_merge_arguments(mg)
     mg.set_defaults(func=_cmd_merge)
 
-    for name, (_, help_text, _) in EXTENSIONS.items():
-        sub.add_parser(name, help=help_text, add_help=False)
+    for name, ext in (extensions() if commands is None else commands).items():
+        sub.add_parser(name, help=ext.help, add_help=False)
     return p
 
 
-def _run_extension(name, argv) -> int:
-    module_name, _, extra = EXTENSIONS[name]
+def _run_extension(name, ext: Extension, argv) -> int:
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(ext.module)
     except ModuleNotFoundError as exc:
         if exc.name in ("torch", "matplotlib", "tqdm"):
             print(f"error: 'eventsim {name}' needs {exc.name}; install it with "
-                  f"pip install -e '.[{extra}]' (make test does this in .venv)", file=sys.stderr)
+                  f"pip install -e '.[{ext.extra}]' (make test does this in .venv)", file=sys.stderr)
             return 2
         raise
     return int(module.main(argv, prog=f"eventsim {name}") or 0)
@@ -221,9 +200,10 @@ def main(argv=None) -> int:
     """Entry point of the ``eventsim`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        if argv and argv[0] in EXTENSIONS:
-            return _run_extension(argv[0], argv[1:])
-        parser = build_parser()
+        commands = extensions()
+        if argv and argv[0] in commands:
+            return _run_extension(argv[0], commands[argv[0]], argv[1:])
+        parser = build_parser(commands)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import sys
 
@@ -60,8 +61,6 @@ def dask_client(kind, arg, timeout=10.0):
             return
         raise InputError(f"--scheduler {arg} needs Dask: pip install 'eventsim[dask]'") from None
     if kind == "local":
-        from .dataset_run import numba_threads_per_worker
-
         workers = arg or 1
         threads = numba_threads_per_worker(workers)
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -95,3 +94,8 @@ def submit_all(client, func, jobs, retries):
             yield fut.result()
     finally:
         client.cancel([f for f in futures if not f.done()])
+
+
+def numba_threads_per_worker(workers: int) -> int:
+    """Numba threads for each of ``workers`` worker processes sharing this machine's cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, int(workers)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -204,7 +203,7 @@ def _bar(total, initial, shards, shards_done, enabled):
     except ModuleNotFoundError:
         tqdm = None
     if tqdm is None:
-        from ._progress import Progress
+        from .progress import Progress
 
         line = Progress(total - initial, "run-dataset images", enabled=enabled)
         return lambda k, s: line.update(k) if k else None
@@ -338,8 +337,3 @@ def store_sam(maps, store, dtype, layer="sam") -> np.ndarray:
     if dtype == "float16" and peak > float(np.finfo(np.float16).max):
         raise InputError(f"SAM of layer {layer} reaches {peak:.4g}, beyond float16; use --sam-dtype float32")
     return np.asarray(kept, dtype)
-
-
-def numba_threads_per_worker(workers: int) -> int:
-    """Numba threads for each of ``workers`` worker processes sharing this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // max(1, int(workers)))

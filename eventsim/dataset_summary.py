@@ -13,7 +13,7 @@ from pathlib import Path
 
 import h5py
 
-from ._io import atomic_output
+from .io import atomic_output
 from .shards import read_columns, read_manifest, shard_files, write_json
 
 COUNTERS = ("spikes", "synops", "sam_updates", "saturations")

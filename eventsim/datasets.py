@@ -3,7 +3,7 @@
 A data set is named by a string ``KIND[:ARG]``:
 
 ``synthshapes[:SPLIT]``
-    The procedural SynthShapes set (``training.data``, NumPy only), split
+    The procedural SynthShapes set (:mod:`eventsim.synthshapes`, NumPy only), split
     ``test`` by default, rendered at the model's input size, with labels and
     object masks.  Item ``i`` depends only on ``(seed 0, split, i)``; the set
     is procedural, so ``n`` may exceed the split's default length (2000).
@@ -33,13 +33,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-
-
-class DatasetError(InputError):
-    """A data set name, folder or file that cannot be read as asked."""
 
 
 @dataclass
@@ -141,11 +137,8 @@ class SynthShapesSource(Source):
     unbounded = True
 
     def __init__(self, split, input_shape):
-        try:
-            from training.data import DEFAULT_LENGTH, SPLITS, SynthShapes
-        except ModuleNotFoundError as exc:
-            raise DatasetError(f"data set 'synthshapes' needs the training package of eventsim's source tree "
-                               f"(import failed: {exc})") from None
+        from .synthshapes import DEFAULT_LENGTH, SPLITS, SynthShapes
+
         split = split or "test"
         if split not in SPLITS:
             raise DatasetError(f"synthshapes: unknown split {split!r}; expected one of {sorted(SPLITS)}")

@@ -14,7 +14,7 @@ SynthShapes test images and writes to the output folder:
   per layer, and the share of the run time that SAM costs (the same run
   timed with SAM at every spiking layer and with ``sam_layers=[]``).
 
-SynthShapes is NumPy-only, so the demo needs no PyTorch.
+SynthShapes (:mod:`eventsim.synthshapes`) is NumPy-only, so the demo needs no PyTorch.
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_output, save_npy
+from .io import atomic_output, save_npy
 from .assets import default_model
 from .model_io import load_model
 from .simulator import Simulator
+from .synthshapes import CLASSES, SynthShapes
 
 
 def _best_time(sim, spikes, repeats):
@@ -57,8 +58,6 @@ def run_demo(out_dir="demo-out", n_images=4, seed=0, repeats=3) -> int:
     int
         0 on success.
     """
-    from training.data import CLASSES, SynthShapes
-
     from .plots import sam_gif, sam_grid, save_figure
     from .view import write_html
 
@@ -102,8 +101,6 @@ def run_demo(out_dir="demo-out", n_images=4, seed=0, repeats=3) -> int:
 
 
 def _summary(model, path, result, labels, t_sam, t_plain) -> str:
-    from training.data import CLASSES
-
     n = len(labels)
     acc = float(np.mean(result.predictions == labels))
     share = max(0.0, (t_sam - t_plain) / t_sam) if t_sam > 0 else 0.0

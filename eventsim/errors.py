@@ -72,5 +72,9 @@ class ArgumentTypeError(InputError, TypeError):
     """An API argument of the wrong type (``seed=1.5``, ``sam_layers=5``, ``Simulator(None)``)."""
 
 
+class DatasetError(InputError):
+    """A data set name, folder, file or request that cannot be loaded as asked."""
+
+
 class WriteError(EventsimError, OSError):
     """Writing an output failed (disk full, file too large, I/O error); nothing was written."""

@@ -21,6 +21,7 @@ from typing import Union
 import numpy as np
 
 from . import fixed_point as fp
+from .topology import conv_taps
 
 FORMAT_NAME = "eventsim-model"
 FORMAT_VERSION = 1
@@ -302,8 +303,5 @@ def synapse_count(layer: NeuronLayer) -> int:
         return int(layer.weight.size)
     c_out, c_in, k, _ = layer.weight.shape
     _, h, w = layer.out_shape
-    pad = k // 2
-    rows = sum(min(h - 1, y + pad) - max(0, y - pad) + 1 for y in range(h))
-    cols = sum(min(w - 1, x + pad) - max(0, x - pad) + 1 for x in range(w))
-    return int(rows * cols * c_in * c_out)
+    return int(conv_taps(h, w, k).sum()) * c_in * c_out
 

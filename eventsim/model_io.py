@@ -21,7 +21,7 @@ import numpy as np
 
 from . import fixed_point as fp
 from ._h5safe import Budget, open_checked
-from ._io import atomic_output, h5_image
+from .io import atomic_output, h5_image
 from .errors import EventsimError, ModelFormatError, ModelIntegrityError, UnsafeModelFileError
 from .model import FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, FloatParams, Model, NeuronLayer, ShapeLayer
 from .validation import MAX_NEURONS, MAX_SIDE, MAX_WEIGHTS, check_layer_name, check_model, next_shape

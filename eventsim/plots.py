@@ -11,11 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_output
+from .io import atomic_output
 from .errors import InputError
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (the ``plot`` extra).
+
+    Raises
+    ------
+    eventsim.errors.InputError
+        When matplotlib is not installed, saying how to install it.
+    """
     try:
         import matplotlib
 
@@ -83,7 +90,7 @@ def sam_grid(image, sam: dict, steps: int = 10, title: str | None = None, layers
     -------
     matplotlib.figure.Figure
     """
-    plt = _plt()
+    plt = pyplot()
     layers = list(sam) if layers is None else list(layers)
     if not layers:
         raise InputError("no SAM layers to plot; run with --sam-layers or the default conv layers")
@@ -115,7 +122,7 @@ def sam_grid(image, sam: dict, steps: int = 10, title: str | None = None, layers
 
 def save_figure(fig, path, dpi=110):
     """Save a figure atomically and close it."""
-    plt = _plt()
+    plt = pyplot()
     with atomic_output(path, suffix=Path(path).suffix) as tmp:
         fig.savefig(tmp, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
@@ -124,7 +131,7 @@ def save_figure(fig, path, dpi=110):
 
 def sam_gif(image, sam: dict, path, fps=4, layers=None):
     """Animated GIF: one frame per time step, one panel per SAM layer."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     layers = list(sam) if layers is None else list(layers)
@@ -164,8 +171,7 @@ def check_map_sizes(image_hw, sam: dict, label="--images"):
 
 def plot_command(args) -> int:
     """``eventsim plot RESULT --images X.npy --out fig.png [--gif G] [--index i]``."""
-    from ._io import check_output_paths
-    from .cli import load_array
+    from .io import check_output_paths, load_array
     from .encoding import check_images
     from .result import Result
 

@@ -15,10 +15,8 @@ import numpy as np
 
 from . import fixed_point as fp
 from .model import Model
-from .topology import Connection, connections
-
-SAM_CONVENTIONS = ("paper", "reference")
-COUNTER_NAMES = ("spikes", "synops", "sam_updates", "saturations")
+from .result import COUNTER_NAMES
+from .topology import Connection, connections, conv_taps
 
 
 @dataclass
@@ -81,20 +79,6 @@ def conv_same(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         for kx in range(k):
             out += np.einsum("nchw,oc->nohw", xp[:, :, ky : ky + h, kx : kx + w], wt[:, :, ky, kx])
     return out
-
-
-def conv_taps(h: int, w: int, k: int) -> np.ndarray:
-    """Number of kernel taps of each input position that land inside the output.
-
-    Returns
-    -------
-    ndarray of int64, shape (H, W)
-        ``taps[y, x] * C_out`` weights are added for one event at ``(y, x)``.
-    """
-    pad = k // 2
-    rows = np.array([min(h - 1, y + pad) - max(0, y - pad) + 1 for y in range(h)], np.int64)
-    cols = np.array([min(w - 1, x + pad) - max(0, x - pad) + 1 for x in range(w)], np.int64)
-    return rows[:, None] * cols[None, :]
 
 
 def synaptic_input(conn: Connection, x: np.ndarray):

@@ -28,8 +28,15 @@ import h5py
 import numpy as np
 
 from ._h5safe import Budget, open_checked
-from ._io import atomic_output, h5_image
+from .io import atomic_output, h5_image
 from .errors import EventsimError, ResultFormatError, ResultIntegrityError, UnsafeResultFileError
+
+#: SAM conventions every backend implements (DESIGN section 4, ``docs/sam.md``).
+SAM_CONVENTIONS = ("paper", "reference")
+#: Per-layer, per-step counters of every backend, in this order: ``spikes``
+#: emitted, ``synops`` (weights added at the receiving layer, border-clipped),
+#: ``sam_updates`` (trace updates) and ``saturations`` (voltages clamped).
+COUNTER_NAMES = ("spikes", "synops", "sam_updates", "saturations")
 
 RESULT_FORMAT = "eventsim-result"
 RESULT_VERSION = 1
@@ -53,11 +60,11 @@ class Result:
     sam : dict of str to ndarray of float32, shape (N, T, H, W)
         Raw (unnormalized) SAM maps per requested layer, paper Eq. 14.
     counts : dict of str to dict of str to ndarray of int64, shape (N, T)
-        Per layer (and ``"input"``): ``spikes``, ``synops``, ``sam_updates``,
-        ``saturations``.
+        Per layer (and ``"input"``): the counters of :data:`COUNTER_NAMES`.
     attrs : dict
         ``timesteps``, ``gamma``, ``sam_convention``, ``seed`` (-1 when spikes
-        were given), ``model_sha256``, ``backend``.
+        were given), ``model_sha256``, ``backend`` (:data:`ATTRS`), and
+        ``neurons`` (:func:`eventsim.contract.result_attrs` sets them all).
     spikes : dict of str to ndarray of uint8, shape (N, T, C, H, W), optional
         Spikes of every spiking layer when recorded.
     voltages : dict of str to ndarray of int32, shape (N, C, H, W), optional

@@ -38,7 +38,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ._io import atomic_output
+from .io import atomic_output
 from .errors import EventsimError
 from .result import RESULT_FORMAT, RESULT_VERSION
 

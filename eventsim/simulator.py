@@ -1,25 +1,20 @@
 """The public simulator: validate inputs, run a backend, return a :class:`Result`.
 
 Three tiers (DESIGN section 8.2): :class:`Simulator` checks and converts what
-the user gave; the private drivers allocate buffers; the kernels compute.
+the user gave, with the backend-neutral run contract of
+:mod:`eventsim.contract`; the private drivers allocate buffers; the kernels
+compute.
 """
 from __future__ import annotations
 
-import os
-
-import numpy as np
-
 from . import fixed_point as fp
 from . import reference as ref
-from ._progress import Progress
-from .encoding import check_images, check_seed, check_spikes, check_timesteps, encode_poisson
-from .errors import ArgumentTypeError, InputError
+from .progress import Progress
+from .contract import input_spikes, result_attrs, run_options, run_seed
+from .errors import InputError
 from .kernels import engine
 from .kernels.plan import build_plan
-from .model import Model
-from .model_io import load_model
 from .result import Result
-from .validation import check_layer_name
 
 BACKENDS = ("eventsim", "reference")
 
@@ -49,60 +44,36 @@ class Simulator:
     """
 
     def __init__(self, model, sam_gamma=0.5, sam_layers=None, sam_convention="paper"):
-        if not isinstance(model, (Model, str, os.PathLike)):
-            raise ArgumentTypeError(f"model: expected a Model or the path of a model file, got "
-                                    f"{type(model).__name__}")
-        self.model = model if isinstance(model, Model) else load_model(model)
-        for layer in self.model.layers:
-            check_layer_name(layer.name, "model")
-        self.sam_gamma = _check_gamma(sam_gamma)
-        self.sam_layers = self._check_sam_layers(sam_layers)
-        if not isinstance(sam_convention, str) or sam_convention not in ref.SAM_CONVENTIONS:
-            raise InputError(f"sam_convention: expected one of {ref.SAM_CONVENTIONS}, got {sam_convention!r}")
-        self.sam_convention = sam_convention
+        self.options = run_options(model, sam_gamma, sam_layers, sam_convention)
         self._plans = None
         self._workspace = engine.Workspace()
 
-    def _check_sam_layers(self, names):
-        if names is None:
-            return tuple(self.model.conv_layers)
-        if isinstance(names, str):
-            names = [names]
-        try:
-            listed = list(names)
-        except TypeError:
-            listed = [names]
-        if not all(isinstance(n, str) for n in listed):
-            raise ArgumentTypeError(f"sam_layers: expected None or a list of layer names, got {names!r}")
-        names = listed
-        spiking = self.model.spiking_layers
-        unknown = [n for n in names if n not in spiking]
-        if unknown:
-            raise InputError(f"sam_layers: {unknown} are not spiking layers of this model; choose from {spiking}")
-        return tuple(dict.fromkeys(names))
+    @property
+    def model(self):
+        """The :class:`~eventsim.model.Model` simulated."""
+        return self.options.model
+
+    @property
+    def sam_gamma(self) -> float:
+        return self.options.sam_gamma
+
+    @property
+    def sam_layers(self) -> tuple:
+        """Spiking layers with a SAM map."""
+        return self.options.sam_layers
+
+    @property
+    def sam_convention(self) -> str:
+        return self.options.sam_convention
 
     def input_spikes(self, images=None, spikes=None, timesteps=None, seed=0, start_index=0):
         """Validated int8 input spikes ``(N, T, C, H, W)`` from images or spikes.
 
         Exactly one of ``images`` (float, [0, 1]) and ``spikes`` ({-1, 0, 1})
         must be given; ``timesteps`` defaults to the model's and must match a
-        given spike tensor.
+        given spike tensor (:func:`eventsim.contract.input_spikes`).
         """
-        if (images is None) == (spikes is None):
-            raise InputError("give exactly one of images=... or spikes=...")
-        if images is not None:
-            check_seed(seed)
-        limit = self.model.max_timesteps()
-        if spikes is not None:
-            arr = check_spikes(spikes, self.model.input_shape)
-            if timesteps is not None and check_timesteps(timesteps, limit) != arr.shape[1]:
-                raise InputError(f"timesteps={timesteps} but spikes have T={arr.shape[1]}")
-            check_timesteps(arr.shape[1], limit)
-            return arr
-        steps = check_timesteps(self.model.default_timesteps if timesteps is None else timesteps, limit)
-        imgs = check_images(images, self.model.input_shape)
-        return encode_poisson(imgs, steps, seed, mean=self.model.input_mean, std=self.model.input_std,
-                              start_index=start_index)
+        return input_spikes(self.model, images, spikes, timesteps, seed, start_index)
 
     def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim",
             progress=None):
@@ -140,11 +111,11 @@ class Simulator:
             out = _from_reference(run, record_spikes)
         else:
             out = self._run_engine(x, record_spikes, progress)
-        out.attrs = self.result_attrs(x.shape[1], -1 if spikes is not None else int(seed), backend)
+        out.attrs = self.result_attrs(x.shape[1], run_seed(spikes, seed), backend)
         return out
 
     def result_attrs(self, steps, seed, backend) -> dict:
-        """The ``Result.attrs`` of a run of this simulator; every backend uses it.
+        """The ``Result.attrs`` of a run of this simulator (:func:`eventsim.contract.result_attrs`).
 
         Parameters
         ----------
@@ -155,12 +126,7 @@ class Simulator:
         backend : str
             ``"eventsim"``, ``"reference"`` or ``"lava"``.
         """
-        return {
-            "timesteps": int(steps), "gamma": float(self.sam_gamma), "sam_convention": self.sam_convention,
-            "seed": seed, "model_sha256": self.model.sha256, "backend": backend,
-            "neurons": {"input": int(np.prod(self.model.input_shape)),
-                        **{layer.name: layer.num_neurons for layer in self.model.neuron_layers}},
-        }
+        return result_attrs(self.options, steps, seed, backend)
 
     def _run_engine(self, x, record, progress=None):
         if self._plans is None:
@@ -168,18 +134,8 @@ class Simulator:
         n, steps = x.shape[:2]
         bar = Progress(n, "eventsim", enabled=progress if progress is not None or n > engine.CHUNK else False)
         return engine.run(self._plans, x, fp.sam_decay_table(self.sam_gamma, steps),
-                          self.sam_convention == "reference", self.sam_layers,
+                          self.options.reference, self.sam_layers,
                           self.model.output_layer.voltage_scale, record, bar.update, workspace=self._workspace)
-
-
-def _check_gamma(gamma) -> float:
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise InputError(f"sam_gamma: expected a number >= 0, got {gamma!r}") from None
-    if not np.isfinite(g) or g < 0:
-        raise InputError(f"sam_gamma: expected a finite number >= 0, got {gamma!r}")
-    return g
 
 
 def _from_reference(run: ref.ReferenceRun, record: bool) -> Result:

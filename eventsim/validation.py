@@ -12,6 +12,7 @@ import numpy as np
 
 from . import fixed_point as fp
 from .errors import ModelFormatError
+from .topology import walk
 
 #: Refuse models larger than this before allocating anything.
 MAX_NEURONS = 1 << 27
@@ -139,11 +140,6 @@ def check_floats(layer, where):
                                f"the output layer), got threshold={fl.threshold}, leak={fl.leak}")
 
 
-def max_input_count(pool_factor: int, gap_area: int) -> int:
-    """Largest |value| one pooled input position can take (spikes are in {-1, 0, 1})."""
-    return max(1, gap_area) * pool_factor * pool_factor
-
-
 def check_accumulator(layer, input_count, where):
     """The int32 synaptic accumulator can never overflow for this layer."""
     w = layer.weight.reshape(layer.weight.shape[0], -1)
@@ -174,9 +170,9 @@ def check_model(model, where: str):
         raise ModelFormatError(f"{where}: layer names must be unique, got {names}")
     if "input" in names:
         raise ModelFormatError(f"{where}: 'input' is reserved for the encoder and cannot name a layer")
-    shape, flat, pool, gap_area = model.input_shape, False, 1, 0
+    shape, flat = model.input_shape, False
     neurons = weights = 0
-    for i, layer in enumerate(model.layers):
+    for i, (layer, fold) in enumerate(walk(model.layers, model.input_shape)):
         lw = f"{where}:/layers/{layer.name}"
         wshape = layer.weight.shape if layer.is_neuron else None
         out, flat = next_shape(layer.kind, shape, flat, lw, wshape)
@@ -185,21 +181,16 @@ def check_model(model, where: str):
                                    f"expected {shape} -> {out}")
         if layer.kind == "output" and i != len(model.layers) - 1:
             raise ModelFormatError(f"{lw}: the output layer must be the last layer")
-        if layer.kind == "avgpool":
-            pool *= 2
-        elif layer.kind == "gap":
-            gap_area = shape[1] * shape[2]
-        elif layer.is_neuron:
+        if layer.is_neuron:
             check_ranges(layer, lw)
             check_floats(layer, lw)
             check_gain_steps(layer.gain_steps, model.default_timesteps, lw + "/gain")
             if layer.gain_steps not in (1, model.gain_steps):
                 raise ModelFormatError(f"{lw}/gain: {layer.gain_steps} rows, but other layers have "
                                        f"{model.gain_steps}; expected 1 or {model.gain_steps}")
-            check_accumulator(layer, max_input_count(pool, gap_area), lw)
+            check_accumulator(layer, fold.max_input_count, lw)
             neurons += layer.num_neurons
             weights += layer.weight.size
-            pool, gap_area = 1, 0
         shape = out
     if not model.layers or model.layers[-1].kind != "output":
         raise ModelFormatError(f"{where}: the last layer must be an 'output' layer")

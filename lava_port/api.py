@@ -1,7 +1,8 @@
 """``lava_port.run``: simulate an eventsim model as a Lava process graph.
 
-Three tiers, as in eventsim: :func:`run` validates with eventsim's own
-checks and returns a :class:`eventsim.Result`; :func:`_execute` owns the run
+Three tiers, as in eventsim: :func:`run` checks options and inputs with
+eventsim's run contract (:mod:`eventsim.contract`, the same checks as
+``eventsim.Simulator``) and returns a :class:`eventsim.Result`; :func:`_execute` owns the run
 folder and the worker process; :mod:`lava_port.graph` and
 :mod:`lava_port.models` compute.
 
@@ -28,11 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from eventsim import fixed_point as fp
-from eventsim._io import deferred_signals
+from eventsim.contract import input_spikes, result_attrs, run_options, run_seed
 from eventsim.errors import InputError
-from eventsim.reference import COUNTER_NAMES
-from eventsim.result import Result
-from eventsim.simulator import Simulator
+from eventsim.io import deferred_signals
+from eventsim.result import COUNTER_NAMES, Result
 from eventsim.topology import connections
 from lava_port.errors import LavaRunError
 from lava_port.layout import COUNTERS, fanout, from_lava, plan_layers
@@ -92,22 +92,22 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
         A Process crashed, or the run timed out.
     """
     graph = _import_graph()
-    sim = Simulator(model, sam_gamma=sam_gamma, sam_layers=sam_layers, sam_convention=sam_convention)
-    x = sim.input_spikes(images, spikes, timesteps, seed)
+    options = run_options(model, sam_gamma, sam_layers, sam_convention)
+    x = input_spikes(options.model, images, spikes, timesteps, seed)
     n, steps = x.shape[:2]
-    conns = connections(sim.model)
+    conns = connections(options.model)
     graph.check_supported(conns)
-    plans = plan_layers(conns, sim.sam_layers, record_spikes)
+    plans = plan_layers(conns, options.sam_layers, record_spikes)
     num_steps = n * steps + plans[-1].offset
     if timeout is None:
         timeout = default_timeout(num_steps)
     elif not (isinstance(timeout, (int, float)) and timeout > 0):
         raise InputError(f"timeout: expected a positive number of seconds, got {timeout!r}")
-    job = dict(model=sim.model, plans=plans, spikes=x, decay=fp.sam_decay_table(sim.sam_gamma, steps),
-               reference=sim.sam_convention == "reference")
+    job = dict(model=options.model, plans=plans, spikes=x, decay=fp.sam_decay_table(options.sam_gamma, steps),
+               reference=options.reference)
     records = _execute(job, float(timeout))
-    out = _assemble(sim.model, plans, x, records, record_spikes)
-    out.attrs = sim.result_attrs(steps, -1 if spikes is not None else int(seed), "lava")
+    out = _assemble(options.model, plans, x, records, record_spikes)
+    out.attrs = result_attrs(options, steps, run_seed(spikes, seed), "lava")
     return out
 
 
@@ -241,8 +241,8 @@ def _assemble(model, plans, x, records, record_spikes) -> Result:
     n, steps = x.shape[:2]
     zeros = np.zeros((n, steps), np.int64)
     first = (np.abs(x).astype(np.int64) * fanout(plans[0].conn)[None, None]).sum(axis=(2, 3, 4))
-    counts = {"input": {"spikes": np.abs(x).astype(np.int64).sum(axis=(2, 3, 4)), "synops": zeros.copy(),
-                        "sam_updates": zeros.copy(), "saturations": zeros.copy()}}
+    counts = {"input": {key: np.abs(x).astype(np.int64).sum(axis=(2, 3, 4)) if key == "spikes" else zeros.copy()
+                        for key in COUNTER_NAMES}}
     sam, spikes, voltages = {}, {}, {}
     synops = first
     for plan, rec in zip(plans, records):

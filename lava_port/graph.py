@@ -22,7 +22,7 @@ from lava.proc.io.source import RingBuffer
 from lava.utils.weightutils import SignMode
 
 from eventsim import fixed_point as fp
-from eventsim.validation import max_input_count
+from eventsim.topology import max_input_count
 from lava_port.errors import UnsupportedModelError
 from lava_port.layout import LayerPlan, fanout, lava_shape, to_lava
 from lava_port.processes import RecordSink, SamNeuron

@@ -32,12 +32,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from eventsim.reference import conv_taps
-from eventsim.topology import Connection
+from eventsim.result import COUNTER_NAMES
+from eventsim.topology import Connection, conv_taps
 
-#: Per-step counters sent by every neuron, in this order (int64).
-#: ``synops_next`` is the synaptic operations its spikes cause in the next layer.
-COUNTERS = ("spikes", "saturations", "sam_updates", "synops_next")
+#: Per-step counters sent by every neuron (int64), in the order of
+#: :data:`eventsim.result.COUNTER_NAMES` with ``synops`` replaced by
+#: ``synops_next``: the synaptic operations the layer's spikes cause in the
+#: next layer (a neuron cannot see the operations arriving at it; the host
+#: shifts them one layer down).
+COUNTERS = tuple("synops_next" if name == "synops" else name for name in COUNTER_NAMES)
 
 
 class Segment(NamedTuple):

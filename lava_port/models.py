@@ -130,6 +130,8 @@ class PySamNeuronModel(_Guarded):
     def _sam_update(self, idx, t, sam_map):
         """SAM trace update for the neurons ``idx`` that spike at ``t`` (Eq. 12-14).
 
+        The rule is :func:`eventsim.fixed_point.sam_spike`, applied to arrays.
+
         Parameters
         ----------
         idx : ndarray of int64
@@ -144,13 +146,11 @@ class PySamNeuronModel(_Guarded):
         trace = self.sam_trace.reshape(-1)
         t_last = self.sam_t_last.reshape(-1)
         count = self.sam_count.reshape(-1)
-        decayed = fp.sam_decay(trace[idx], self.decay[t - t_last[idx].astype(np.int64)])
-        ncs = decayed
-        if self.sam_flags[1]:
-            ncs = decayed + fp.SAM_ONE + (t - count[idx].astype(np.int64)) * self.decay[t]
+        ncs, after = fp.sam_spike(trace[idx], t_last[idx].astype(np.int64), count[idx].astype(np.int64), t,
+                                  self.decay, bool(self.sam_flags[1]))
         channels = self.v.shape[-1] if self.v.ndim == 3 else self.v.size
         np.add.at(sam_map, idx // channels, ncs)
-        trace[idx] = decayed + fp.SAM_ONE
+        trace[idx] = after
         t_last[idx] = t
         count[idx] += 1
 

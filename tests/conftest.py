@@ -1,7 +1,13 @@
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+if os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0"):
+    import nojit
+
+    nojit.install()
 
 from hypothesis import settings
 

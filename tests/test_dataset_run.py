@@ -19,7 +19,7 @@ import pytest
 from eventsim import Result, Simulator
 from eventsim.dataset_run import run_dataset, store_sam
 from eventsim.dataset_summary import summarize
-from eventsim.datasets import DatasetError
+from eventsim.errors import DatasetError
 from eventsim.errors import InputError
 from eventsim.model_io import save_model
 from eventsim.random_models import random_model
@@ -299,8 +299,8 @@ def test_cli_run_dataset_and_merge(model, data, tmp_path, capsys):
 
 
 def test_synthshapes_beyond_its_default_length(tmp_path):
-    """SynthShapes is procedural: --n may exceed the split's default 2000; items are those of training.data."""
-    from training.data import SynthShapes
+    """SynthShapes is procedural: --n may exceed the split's default 2000; items are those of eventsim.synthshapes."""
+    from eventsim.synthshapes import SynthShapes
 
     from eventsim.datasets import open_dataset
 
@@ -324,9 +324,9 @@ def test_progress_bar_shows_rate_and_eta(model, data, tmp_path, capsys):
     assert "20/20" in capsys.readouterr().err
 
 
-def test_dask_and_training_are_imported_only_when_used():
+def test_dask_and_torch_are_imported_only_when_used():
     code = ("import sys, eventsim.cli, eventsim.dataset_run, eventsim.datasets, eventsim.shards; "
             "eventsim.cli.build_parser(); "
-            "print(sorted(m for m in ('dask', 'distributed', 'training', 'torch', 'tqdm') if m in sys.modules))")
+            "print(sorted(m for m in ('dask', 'distributed', 'torch', 'tqdm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -209,7 +209,7 @@ def test_3_out_never_replaces_what_it_should_not(capsys, run_args, tmp_path, tar
     assert {p: p.read_bytes() for p in before} == before
     assert sorted(tmp_path.iterdir()) == listing and device.is_symlink() and device.is_char_device()
     with pytest.raises(OutputPathError):
-        from eventsim._io import check_output_path
+        from eventsim.io import check_output_path
         check_output_path(out, [model_file, images])
 
 

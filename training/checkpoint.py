@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from eventsim._io import atomic_output
+from eventsim.io import atomic_output
 
 from .errors import CheckpointError, ConfigError
 from .models import NetConfig, build_network

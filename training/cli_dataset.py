@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from eventsim._io import check_output_paths, save_npy
+from eventsim.io import check_output_paths, save_npy
 
 from .data import SPLITS, SynthShapes
 from .errors import DatasetError

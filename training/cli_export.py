@@ -13,7 +13,7 @@ import shlex
 import time
 from dataclasses import replace
 
-from eventsim._io import check_output_path
+from eventsim.io import check_output_path
 from eventsim.model_io import save_model
 
 

@@ -58,7 +58,7 @@ def main(argv, prog="eventsim train") -> int:
     if "--default-recipe" in argv:
         argv = DEFAULT_RECIPE + [a for a in argv if a != "--default-recipe"]
     args = build_train_parser(prog).parse_args(argv)
-    from eventsim._io import check_output_path
+    from eventsim.io import check_output_path
 
     check_output_path(args.out)
     if args.export:

@@ -21,7 +21,8 @@ from dataclasses import replace
 
 import torch
 
-from ._progress import progress_bar
+from eventsim.progress import progress_bar
+
 from .errors import ConfigError
 from .evaluate import input_spikes
 from .models import AnnVGG, Output, SpikingConv, SpikingDense, SpikingVGG

@@ -5,7 +5,9 @@ command prints them without a traceback.
 """
 from __future__ import annotations
 
-from eventsim.errors import EventsimError
+from eventsim.errors import DatasetError, EventsimError
+
+__all__ = ["CheckpointError", "ConfigError", "DatasetError", "UnsupportedLayerError"]
 
 
 class ConfigError(EventsimError, ValueError):
@@ -18,7 +20,3 @@ class CheckpointError(EventsimError, ValueError):
 
 class UnsupportedLayerError(EventsimError, ValueError):
     """A network module that the model file (and so eventsim) cannot express."""
-
-
-class DatasetError(EventsimError, ValueError):
-    """A data set folder or request that cannot be loaded as asked."""

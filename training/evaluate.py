@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eventsim import Simulator, encode_poisson
-
-from ._progress import progress_bar
+from eventsim.progress import progress_bar
 
 
 @dataclass

@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from eventsim import Model, load_model
+from eventsim.topology import Connection, connections
 
 from .errors import ConfigError
-from .models import lif
+from .neurons import lif
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,13 @@ class FoldedConfig:
 
 
 class _FoldedLayer(nn.Module):
-    """One neuron layer in folded float form, with the pooling that precedes it."""
+    """One neuron layer in folded float form, with the pooling that precedes it (its :class:`Connection`)."""
 
-    def __init__(self, layer, pool: int, reduce: str):
+    def __init__(self, conn: Connection):
         super().__init__()
+        layer = conn.target
         fl = layer.floats
-        self.name, self.kind, self.pool, self.reduce = layer.name, layer.kind, pool, reduce
+        self.name, self.kind, self.pool, self.gap = layer.name, layer.kind, conn.pool, conn.gap
         self.register_buffer("weight", torch.from_numpy(fl.weight.copy()))
         self.register_buffer("gain", torch.from_numpy(fl.gain.copy()))
         self.register_buffer("bias", torch.from_numpy(fl.bias.copy()))
@@ -75,9 +77,9 @@ class _FoldedLayer(nn.Module):
         n, steps = x.shape[:2]
         if self.pool > 1:                       # sum pool: its 1/k^2 lives in the gain
             x = F.avg_pool2d(x.flatten(0, 1), self.pool).unflatten(0, (n, steps)) * float(self.pool**2)
-        if self.reduce == "gap":
+        if self.gap:
             x = x.sum(dim=(-2, -1))
-        elif self.reduce == "flatten":
+        elif self.kind != "conv":
             x = x.flatten(2)
         if self.kind == "conv":
             w = self.weight.to(x.dtype)
@@ -110,16 +112,7 @@ class FoldedSNN(nn.Module):
         self.cfg = FoldedConfig(tuple(model.input_shape), model.num_classes, model.default_timesteps,
                                 tuple(float(v) for v in model.input_mean), tuple(float(v) for v in model.input_std),
                                 model.max_timesteps())
-        layers, pool, reduce = [], 1, None
-        for layer in model.layers:
-            if layer.kind == "avgpool":
-                pool *= 2
-            elif layer.kind in ("gap", "flatten"):
-                reduce = layer.kind
-            else:
-                layers.append(_FoldedLayer(layer, pool, reduce))
-                pool, reduce = 1, None
-        self.layers = nn.ModuleList(layers)
+        self.layers = nn.ModuleList(_FoldedLayer(conn) for conn in connections(model))
 
     @classmethod
     def from_file(cls, path) -> "FoldedSNN":

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from ..reference import COUNTER_NAMES
+from ..result import COUNTER_NAMES
 from ..result import Result
 from .interface import Outputs, Sam
 from .jit import vectorizing

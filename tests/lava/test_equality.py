@@ -1,7 +1,6 @@
 """Lava equals the eventsim reference and the eventsim engine bit for bit (issue 4 acceptance)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from lava_helpers import assert_same_result, signed_spikes
 
@@ -33,7 +32,7 @@ def test_vgg_three_samples_both_conventions(vgg_model, vgg_spikes, convention):
     assert all(s.any() for s in lava.spikes.values())
     assert sum(int(c["saturations"].sum()) for c in lava.counts.values()) > 0
     assert all(m.any() for m in lava.sam.values())
-    assert len(np.unique(lava.predictions)) >= 1 and lava.logits.shape == (3, 5)
+    assert lava.logits.shape == (3, 5)
 
 
 def test_pool_first_flatten_dense_constant_gain():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eventsim._io import atomic_output
+from eventsim.io import atomic_output
 
 from ..data import SynthShapes
 from .zoo import ModelZoo

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventsim.progress import progress_bar
+
 from .. import metrics
 from ..attacks import ann_input_gradient, fgsm_step, snn_input_gradient
 from . import figures
 from .common import claim, share_verdict, table
-from .._progress import progress_bar
 from .heatmaps import ann_accuracy, ann_gradcam, eventsim_accuracy, mean_sem, simulate, time_sum
 
 NAME = "fgsm"

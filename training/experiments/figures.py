@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventsim.plots import _plt, image_for_display, normalize_layer, overlay, sample_steps
+from eventsim.plots import image_for_display, normalize_layer, overlay, pyplot, sample_steps
 
 from ..metrics import minmax, resize
 
@@ -30,7 +30,7 @@ def heat_grid(rows, steps=10, title=None):
     scale) or (h, w) for a single map (drawn in the first heat column).
     Returns the figure.
     """
-    plt = _plt()
+    plt = pyplot()
     longest = max([m.shape[0] for _, _, m in rows if m.ndim == 3] or [1])
     n_cols = len(sample_steps(longest, steps)) + 1
     aspect = rows[0][1].shape[-1] / rows[0][1].shape[-2]
@@ -77,7 +77,7 @@ def _title(fig, title, size):
 
 def panel_row(panels, titles, title=None):
     """A table of single maps: ``panels[r][c]`` is ``(image, map or None)``; ``None`` draws the bare image."""
-    plt = _plt()
+    plt = pyplot()
     n_rows, n_cols = len(panels), len(titles)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.55 * n_cols, 1.6 * n_rows + 0.4), squeeze=False)
     for r in range(n_rows):
@@ -98,7 +98,7 @@ def panel_row(panels, titles, title=None):
 
 def grouped_bars(groups, series: dict, ylabel, title, errors=None, hline=None, hline_label=None):
     """Bars for ``series[name][i]`` over ``groups[i]`` (e.g. layers), with optional error bars and a reference line."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(2.8 + 0.3 * len(groups) * max(1, len(series)), 3.0))
     width = 0.8 / max(1, len(series))
     x = np.arange(len(groups))
@@ -120,7 +120,7 @@ def grouped_bars(groups, series: dict, ylabel, title, errors=None, hline=None, h
 
 def curves(panels, xlabel, ylabel, title, xticks=None, sharey=True):
     """Line plots, one panel per key of ``panels``: ``{panel: {series: (x, y)}}``."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels) + 0.4, 2.8), squeeze=False, sharey=sharey)
     for ax, (name, series) in zip(axes[0], panels.items()):
         for label, (x, y) in series.items():

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from eventsim import Simulator
+from eventsim.progress import progress_bar
 
 from .. import metrics
-from .._progress import progress_bar
 from ..errors import ConfigError
 from ..evaluate import evaluate_ann, evaluate_eventsim, input_spikes
 from ..gradcam import GradCAM, SNNGradCAM

@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from eventsim import load_model, save_model
-from eventsim._io import atomic_output
+from eventsim.io import atomic_output
 from eventsim.errors import EventsimError
 
 from ..checkpoint import network_from_checkpoint, read_checkpoint, save_checkpoint

@@ -1,4 +1,4 @@
-"""A dependency-free progress line on stderr for long runs."""
+"""Progress reports for long runs: a dependency-free stderr line, or a tqdm bar when tqdm is installed."""
 from __future__ import annotations
 
 import sys
@@ -33,3 +33,24 @@ class Progress:
         if self.done >= self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def progress_bar(iterable, enabled, desc, unit="batch"):
+    """``iterable`` wrapped in a transient tqdm bar when ``enabled`` and tqdm is installed, else unchanged.
+
+    Parameters
+    ----------
+    iterable : iterable
+    enabled : bool
+    desc : str
+        Label of the bar.
+    unit : str
+        What one item is (``"img"``, ``"batch"``).
+    """
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ModuleNotFoundError:
+        return iterable
+    return tqdm(iterable, desc=desc, unit=unit, leave=False)

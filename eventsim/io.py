@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EventsimError, OutputPathError, WriteError
+from .errors import EventsimError, InputError, OutputPathError, WriteError
 
 
 def _same_file(a: Path, b) -> bool:
@@ -167,6 +167,26 @@ def h5_image(path):
         image = f.id.get_file_image()
     with open(path, "wb") as out:
         out.write(image)
+
+
+def load_array(path, label) -> np.ndarray:
+    """``np.load`` without pickle, with errors that name the file; FIFOs and devices are refused.
+
+    Parameters
+    ----------
+    path : str or Path
+    label : str
+        What the file holds, for error messages (``"images"``).
+    """
+    from ._h5safe import check_regular_file
+
+    path = check_regular_file(path, label, InputError)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise EventsimError(f"{path}: not a plain .npy array ({exc}); object/pickled arrays are refused") from None
+    except OSError as exc:
+        raise EventsimError(f"{path}: cannot read {label} ({exc})") from None
 
 
 def save_npy(path, array) -> Path:
