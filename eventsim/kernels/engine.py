@@ -38,21 +38,24 @@ _pool: list = []
 def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         if not _pool:
-            _pool.append(ThreadPoolExecutor(max_workers=numba.config.NUMBA_NUM_THREADS,
+            _pool.append(ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
                                             thread_name_prefix="eventsim"))
         return _pool[0]
 
 
 def parallel_images(kernel, n, *args) -> None:
-    """Call ``kernel(lo, hi, *args)`` on ``numba.get_num_threads()`` contiguous ranges of ``n`` images."""
+    """Call ``kernel(lo, hi, *args)`` on ``numba.get_num_threads()`` contiguous ranges of ``n`` images.
+
+    The calling thread runs the first range itself while the pool runs the others.
+    """
     parts = max(1, min(numba.get_num_threads(), n))
-    if parts == 1:
-        kernel(0, n, *args)
-        return
     bounds = [n * k // parts for k in range(parts + 1)]
-    futures = [_executor().submit(kernel, lo, hi, *args) for lo, hi in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
-        future.result()
+    futures = [_executor().submit(kernel, lo, hi, *args) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        kernel(bounds[0], bounds[1], *args)
+    finally:
+        for future in futures:
+            future.result()
 
 
 def _clock() -> float:
