@@ -64,7 +64,7 @@ def run(ctx: Bench) -> dict:
     sim = Simulator(model, sam_layers=[])
     result = sim.run(spikes=spikes)
     synops = sum(int(c["synops"].sum()) for c in result.counts.values())
-    add_job, adds = add_ceiling_job(reps=1000 if quick else 5000)
+    add_job, adds = add_ceiling_job(reps=5000)
     rounds = {"engine": {}, "ceiling": {}}
     for th in THREADS:
         set_threads(th)
