@@ -68,13 +68,19 @@ def test_signal_ends_lava_run_and_cleans_up(vgg_model, tmp_path, sig):
         shutil.rmtree(tmp)
 
 
+def _terminal_sigint():
+    """SIGINT as in a terminal: a shell starts background jobs (CI, ``make test &``) with it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_and_signal(vgg_model, model, spikes, out, tmp, sig):
     save_model(vgg_model, model)
     np.save(spikes, signed_spikes(3, (400, 20, 2, 12, 12)))
     env = dict(os.environ, TMPDIR=str(tmp))
     proc = subprocess.Popen([sys.executable, "-m", "lava_port", "run", str(model), "--spikes", str(spikes),
                              "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_terminal_sigint)
     pids = set()
     try:
         deadline = time.monotonic() + 120
