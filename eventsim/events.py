@@ -391,6 +391,15 @@ def read(path, format=None, sensor_size=None) -> tuple:
     kind = _format(path, format)
     if sensor_size is not None:
         sensor_size = check_sensor_size(sensor_size)
+    try:
+        return _read(path, kind, sensor_size)
+    except EventsError as exc:
+        if str(path) in str(exc):
+            raise
+        raise EventsError(f"{path}: {exc}") from None
+
+
+def _read(path, kind, sensor_size) -> tuple:
     if kind == "nmnist":
         events = make_events(*event_io.read_nmnist(path))
         size = sensor_size or NMNIST_SENSOR_SIZE
@@ -404,10 +413,7 @@ def read(path, format=None, sensor_size=None) -> tuple:
         if sensor_size is not None and sensor_size != stored:
             raise EventsError(f"{path}: stores sensor_size={stored}, but sensor_size={sensor_size} was given")
         size = stored
-    try:
-        return check_events(events, size), size
-    except EventsError as exc:
-        raise EventsError(f"{path}: {exc}") from None
+    return check_events(events, size), size
 
 
 def write(path, events, sensor_size, format=None) -> Path:

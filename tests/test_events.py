@@ -292,6 +292,9 @@ def test_bad_files(tmp_path):
     (tmp_path / "back.bin").write_bytes(nmnist_bytes([(0, 0, 9, 0), (0, 0, 8, 0)]))
     with pytest.raises(EventsError, match="timestamps must not decrease"):
         E.read(tmp_path / "back.bin")
+    np.save(tmp_path / "empty.npy", worked_events()[:0])
+    with pytest.raises(EventsError, match="empty.npy: events: the stream is empty"):
+        E.read(tmp_path / "empty.npy")
     np.save(tmp_path / "plain.npy", np.zeros((3, 4)))
     with pytest.raises(EventsError, match="expected a structured event array"):
         E.read(tmp_path / "plain.npy")
