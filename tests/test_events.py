@@ -334,3 +334,16 @@ def test_bad_hdf5_files(tmp_path):
         f["events/x"] = h5py.ExternalLink("elsewhere.h5", "/x")
     with pytest.raises(EventsError, match="external link"):
         E.read(tmp_path / "link.h5")
+
+
+@pytest.mark.parametrize("fields, match", [
+    (([0, 1], [0], [0, 1], [0, 0]), r"fields have different lengths \{'x': 2, 'y': 1"),
+    (([0], [0], [-5], [0]), r"event 0 has t=-5, expected 0 <= t"),
+    (([40000], [0], [0], [0]), r"event 0 has x=40000, expected 0 <= x <= 32767"),
+    ((np.array([2**40], np.uint64), [0], [0], [0]), "field 'x': value 1099511627776 exceeds 32767"),
+    (([[0]], [[0]], [[0]], [[0]]), "field 'x': expected a 1-D array"),
+    (([0.5], [0], [0], [0]), "field 'x': expected integers, got dtype float64"),
+])
+def test_bad_make_events(fields, match):
+    with pytest.raises(EventsError, match=match):
+        E.make_events(*fields)
