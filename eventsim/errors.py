@@ -78,3 +78,16 @@ class DatasetError(InputError):
 
 class WriteError(EventsimError, OSError):
     """Writing an output failed (disk full, file too large, I/O error); nothing was written."""
+
+
+class EventsError(InputError):
+    """An event stream (or event file) that breaks the event-array contract.
+
+    Events outside the sensor, timestamps that go backwards, missing fields or
+    non-integer dtypes, an empty stream, a malformed event file, or frame
+    counts that do not fit int8; see ``docs/events.md``.
+    """
+
+
+class UnsafeEventsFileError(UnsafeFileError, EventsError):
+    """An HDF5 event file refused for safety (see :class:`UnsafeFileError`)."""
