@@ -81,7 +81,7 @@ class ConstantSet:
     @property
     def mac_pj(self) -> float | None:
         """One multiply-accumulate of a dense accelerator, ``mult + add`` (Horowitz sets)."""
-        return None if self.add_pj is None else self.mult_pj + self.add_pj
+        return None if self.add_pj is None else round(self.mult_pj + self.add_pj, 9)
 
 
 HOROWITZ = ('M. Horowitz, "Computing\'s energy problem (and what we can do about it)", '
