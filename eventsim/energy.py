@@ -199,10 +199,13 @@ def dense_synops(model) -> dict:
 def neurobench_metrics(result, model=None) -> dict:
     """NeuroBench workload metrics by their names, per image.
 
-    ``Effective_ACs``: synaptic operations whose input is a spike (every
-    eventsim synaptic input is a spike, the signed input spikes included, so
-    this is the sum of the ``synops`` counters and ``Effective_MACs`` is 0).
-    Unlike NeuroBench, weights that are exactly zero are counted.
+    ``Effective_ACs``: the accumulations eventsim's event-driven execution
+    performs, the sum of the ``synops`` counters (every synaptic input is a
+    spike, the signed input spikes included, so ``Effective_MACs`` is 0).
+    Two differences from NeuroBench, which hooks each layer's input tensor:
+    after a sum pool a position holding ``n`` spikes costs ``n`` accumulations
+    here, where NeuroBench would see one non-binary activation and count one
+    MAC per weight; and weights that are exactly zero are counted here.
     ``Dense``: :func:`dense_synops` times ``T`` (needs ``model``; ``None``
     without it).  ``activation_sparsity``: the fraction of zero outputs over
     every spiking layer, neuron and step (the

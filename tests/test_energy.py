@@ -108,7 +108,13 @@ def test_consistency_on_a_simulation(run):
     fired = sum(rates[n] * neurons[n] for n in spiking) / sum(neurons[n] for n in spiking)
     assert nb["activation_sparsity"] == pytest.approx(1 - fired)
     assert nb["membrane_updates"] == sum(layer.num_neurons for layer in model.neuron_layers) * 5
-    assert nb["Dense"] >= nb["Effective_ACs"] / 4   # each input event is at most p^2 pooled positions
+    # a pooled position sums at most p^2 (x H*W under a global pool) spikes, each costing what one dense input does
+    dense = en.dense_synops(model)
+    for conn in connections(model):
+        c_in, h, w = conn.pooled_shape
+        most = conn.pool ** 2 * (h * w if conn.gap else 1)
+        assert 0 < result.counts[conn.target.name]["synops"].sum(axis=1).max() <= dense[conn.target.name] * 5 * most
+    assert nb["Dense"] == sum(dense.values()) * 5
     for name in en.CONSTANT_SETS:
         rep = en.estimate_energy(result, name)
         assert rep["total_j"] == pytest.approx(sum(r["total_j"] for r in rep["layers"].values()))
