@@ -1,19 +1,12 @@
 """Case 1: event counts, synaptic operations vs dense MACs, and an energy estimate.
 
-Energy constants (Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm):
-
-==========  ========  ===========
-operation   fp32      int32
-==========  ========  ===========
-add (AC)    0.9 pJ    0.1 pJ
-mult        3.7 pJ    3.1 pJ
-MAC         4.6 pJ    3.2 pJ
-==========  ========  ===========
-
-A spiking network performs one accumulate per synaptic event (``synops``), a
-dense network one multiply-accumulate per connection per step (``MACs``).
-The estimate counts arithmetic only (no memory traffic), as the SNN
-literature using these constants does.
+Energy constants come from :mod:`eventsim.energy` (its sets ``horowitz45-fp32``
+and ``horowitz45-int32``, with their sources): a spiking network performs one
+accumulate per synaptic event (``synops``), a dense network one
+multiply-accumulate per connection per step (``MACs``).  The estimate counts
+arithmetic only (no memory traffic), as the SNN literature using these
+constants does.  ``energy_sets`` adds the full estimate of every named set
+(synops, neuron updates and spikes, :func:`eventsim.energy.estimate_energy`).
 """
 from __future__ import annotations
 
@@ -22,11 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from eventsim import Simulator
+from eventsim.energy import CONSTANT_SETS, HOROWITZ, estimate_energy
 from eventsim.topology import connections
 
 from .common import Bench, input_spikes, test_images
 
-E_PJ = {"fp32": {"ac": 0.9, "mac": 4.6}, "int32": {"ac": 0.1, "mac": 3.2}}
+E_PJ = {prec: {"ac": CONSTANT_SETS[f"horowitz45-{prec}"].add_pj, "mac": CONSTANT_SETS[f"horowitz45-{prec}"].mac_pj}
+        for prec in ("fp32", "int32")}
 
 
 def dense_macs(model) -> dict:
@@ -97,7 +92,8 @@ def run(ctx: Bench) -> dict:
     return {"model": label, "images": n, "timesteps": steps, "layers": rows,
             "synops_per_image": synops_total, "dense_macs_per_image": macs_total,
             "synops_crosscheck_equal": bool(cross_ok), "energy": energy,
-            "energy_constants_pJ": E_PJ, "energy_source": "Horowitz, ISSCC 2014, 45 nm"}
+            "energy_constants_pJ": E_PJ, "energy_source": HOROWITZ,
+            "energy_sets": {name: estimate_energy(result, name)["total_j"] for name in CONSTANT_SETS}}
 
 
 def _plot(per_step, steps, path, title):

@@ -1,6 +1,6 @@
 """The ``eventsim`` command.
 
-Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``) live here.  Commands
+Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``, ``energy``) live here.  Commands
 that need extra packages live in their own packages and register an
 :class:`~eventsim.extensions.Extension` under the entry-point group ``eventsim.commands``
 (``[project.entry-points."eventsim.commands"]`` in ``pyproject.toml``); the
@@ -115,6 +115,12 @@ def _cmd_view(args) -> int:
     return view_command(args)
 
 
+def _cmd_energy(args) -> int:
+    from .energy import energy_command
+
+    return energy_command(args)
+
+
 def _cmd_run_dataset(args) -> int:
     from .dataset_cli import run_dataset_command
 
@@ -168,6 +174,18 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     d.add_argument("--n", type=int, default=4, help="number of images (default 4)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_cmd_demo)
+
+    from .energy import CONSTANT_SETS, DEFAULT_SET
+
+    en = sub.add_parser("energy", help="energy per image of a result under a named constant set, "
+                        "and NeuroBench-style operation counts")
+    en.add_argument("result", help="result file from 'eventsim run'")
+    en.add_argument("--constants", default=DEFAULT_SET,
+                    help=f"constant set, one of {', '.join(CONSTANT_SETS)} (default {DEFAULT_SET})")
+    en.add_argument("--model", help="the model file of the run (adds NeuroBench 'Dense' operations)")
+    en.add_argument("--json", action="store_true", help="print JSON (joules per image per layer, total_j)")
+    add_verify_argument(en)
+    en.set_defaults(func=_cmd_energy)
 
     from .dataset_cli import add_merge_arguments, add_run_dataset_arguments
 

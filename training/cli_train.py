@@ -44,6 +44,12 @@ def build_train_parser(prog="eventsim train") -> argparse.ArgumentParser:
     p.add_argument("--export", help="also export the final SNN to this model file (.h5)")
     p.add_argument("--evaluate", type=int, default=0, metavar="N",
                    help="with --export: measure float and eventsim accuracy on N test images")
+    p.add_argument("--synops-weight", type=float, default=0.0,
+                   help="SNN: weight of the estimated synaptic operations (fraction of the dense count) in the "
+                        "loss; 0 = off (default). See docs/training.md")
+    p.add_argument("--rate-weight", type=float, default=0.0,
+                   help="SNN: weight of the per-layer penalty max(0, spike rate - --rate-target)^2; 0 = off")
+    p.add_argument("--rate-target", type=float, default=0.0, help="SNN: per-layer spike-rate target in [0, 1]")
     p.add_argument("--default-recipe", action="store_true", help="use the shipped default model's recipe")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -66,7 +72,8 @@ def main(argv, prog="eventsim train") -> int:
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size,
                         lr=args.lr if args.lr is not None else (0.1 if args.kind == "snn" else 0.01),
                         train_size=args.train_size, val_size=args.val_size, data_seed=args.data_seed,
-                        seed=args.seed, threads=args.threads)
+                        seed=args.seed, threads=args.threads, synops_weight=args.synops_weight,
+                        rate_weight=args.rate_weight, rate_target=args.rate_target)
     cfg = None
     if not args.resume:
         mean, std = data_stats(opts, (args.size, args.size))

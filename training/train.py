@@ -25,6 +25,7 @@ from .data import SynthShapes, channel_stats
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ann, evaluate_snn
 from .models import NetConfig, build_network
+from .sparsity import forward_with_spikes, sparsity_penalty
 
 MILESTONES = (0.5, 0.7, 0.9)
 
@@ -48,6 +49,11 @@ class TrainOptions:
         Initialisation, batch order and Poisson draws.
     threads : int
         ``torch.set_num_threads``.
+    synops_weight : float
+        Weight of the estimated synops fraction in the loss (SNN; 0 = off,
+        :mod:`training.sparsity`).
+    rate_weight, rate_target : float
+        Weight of the per-layer penalty ``max(0, rate - rate_target)^2`` (SNN; 0 = off).
     """
 
     epochs: int = 10
@@ -60,6 +66,9 @@ class TrainOptions:
     data_seed: int = 0
     seed: int = 0
     threads: int = 2
+    synops_weight: float = 0.0
+    rate_weight: float = 0.0
+    rate_target: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "train_size", "val_size", "threads"):
@@ -67,6 +76,16 @@ class TrainOptions:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        for name in ("synops_weight", "rate_weight"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.rate_target <= 1:
+            raise ConfigError(f"rate_target must be a spike rate in [0, 1], got {self.rate_target}")
+
+    @property
+    def regularized(self) -> bool:
+        """Whether the sparsity regularizer is on."""
+        return self.synops_weight > 0 or self.rate_weight > 0
 
 
 def lr_factor(iteration: int, total: int) -> float:
@@ -109,6 +128,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda it: lr_factor(it, total))
         self.generator = torch.Generator().manual_seed(opts.seed)
         self.epoch, self.history = 0, []
+        self.batch_synops = self.epoch_synops = None
 
     @classmethod
     def resume(cls, path, log=print):
@@ -130,7 +150,17 @@ class Trainer:
         return self
 
     def loss(self, images, labels):
-        """Cross entropy (Eq. 5) and the number of correct predictions of one batch."""
+        """Cross entropy (Eq. 5), plus the sparsity regularizer when on, and the correct predictions.
+
+        With the regularizer on, :attr:`batch_synops` holds the batch's
+        estimated synops per image (:mod:`training.sparsity`).
+        """
+        if self.kind == "snn" and self.opts.regularized:
+            spikes = self.net.encode(images, self.generator)
+            logits, rec = forward_with_spikes(self.net, spikes)
+            penalty, self.batch_synops = sparsity_penalty(self.net, spikes, rec, self.opts.synops_weight,
+                                                          self.opts.rate_weight, self.opts.rate_target)
+            return F.cross_entropy(logits, labels) + penalty, int((logits.argmax(1) == labels).sum())
         if self.kind == "snn":
             logits = self.net(self.net.encode(images, self.generator))
         else:
@@ -146,7 +176,7 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(bar, desc=f"epoch {self.epoch + 1}/{self.opts.epochs}", unit="batch", leave=False)
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, correct, seen, synops = 0.0, 0, 0, 0.0
         for i in bar:
             idx = order[i * self.opts.batch_size:(i + 1) * self.opts.batch_size]
             x, y = torch.from_numpy(images[idx.numpy()]), torch.from_numpy(labels[idx.numpy()])
@@ -159,9 +189,11 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             total_loss += loss.item() * len(y)
+            synops += (self.batch_synops or 0.0) * len(y)
             correct, seen = correct + hits, seen + len(y)
             if progress:
                 bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        self.epoch_synops = synops / seen if self.opts.regularized and self.kind == "snn" else None
         return total_loss / seen, correct / seen
 
     def validate(self, images, labels, seed=1) -> float:
@@ -186,9 +218,13 @@ class Trainer:
             self.epoch += 1
             rec = {"epoch": self.epoch, "loss": loss, "train_acc": acc, "val_acc": val,
                    "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            synops = ""
+            if self.epoch_synops is not None:
+                rec["train_synops_per_image"] = self.epoch_synops
+                synops = f", synops/image {self.epoch_synops:.4g}"
             self.history.append(rec)
             self.log(f"epoch {self.epoch}/{self.opts.epochs}: loss {loss:.4f}, train acc {acc:.4f}, "
-                     f"val acc {val:.4f}, {rec['seconds']:.0f} s")
+                     f"val acc {val:.4f}{synops}, {rec['seconds']:.0f} s")
             self.save(out_path, extra)
         return self.history
 
