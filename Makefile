@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model clean
 
 all: test
 
@@ -72,3 +72,9 @@ default-model: venv
 	mkdir -p build
 	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --out build/default_model.pt \
 	  --export eventsim/data/default_model.h5 --evaluate 2000
+
+# The packaged sparse model: the same recipe with the synaptic-operation regularizer (docs/training.md).
+sparse-model: venv
+	mkdir -p build
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --synops-weight 2 \
+	  --out build/sparse_model.pt --export eventsim/data/sparse_model.h5 --evaluate 2000

@@ -5,10 +5,23 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_MODEL = DATA_DIR / "default_model.h5"
+#: The packaged models by name: file and the ``make`` target that rebuilds it.
+MODELS = {
+    "default": (DEFAULT_MODEL, "default-model"),
+    "sparse": (DATA_DIR / "sparse_model.h5", "sparse-model"),
+}
 
 
-def default_model() -> Path:
-    """Path of the trained model file that ships with eventsim.
+def default_model(name: str = "default") -> Path:
+    """Path of a trained model file that ships with eventsim.
+
+    Parameters
+    ----------
+    name : {"default", "sparse"}
+        ``"default"``: the spiking VGG of docs/training.md (hidden spike
+        rates 11-16 %).  ``"sparse"``: the same recipe trained with the
+        synaptic-operation regularizer (``--synops-weight 2``): 0.5 points
+        less accuracy, half the synaptic operations per image.
 
     Returns
     -------
@@ -16,10 +29,15 @@ def default_model() -> Path:
 
     Raises
     ------
+    ValueError
+        An unknown name.
     FileNotFoundError
-        If the package was installed without it (``make default-model``
+        If the package was installed without the file (its ``make`` target
         rebuilds it).
     """
-    if not DEFAULT_MODEL.is_file():
-        raise FileNotFoundError(f"the default model is missing: {DEFAULT_MODEL} (run 'make default-model')")
-    return DEFAULT_MODEL
+    if name not in MODELS:
+        raise ValueError(f"default_model: unknown name {name!r}; packaged models are {sorted(MODELS)}")
+    path, target = MODELS[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"the {name} model is missing: {path} (run 'make {target}')")
+    return path
