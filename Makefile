@@ -76,5 +76,5 @@ default-model: venv
 # The packaged sparse model: the same recipe with the synaptic-operation regularizer (docs/training.md).
 sparse-model: venv
 	mkdir -p build
-	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --synops-weight 2 \
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --synops-weight 8 \
 	  --out build/sparse_model.pt --export eventsim/data/sparse_model.h5 --evaluate 2000
