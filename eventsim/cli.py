@@ -13,7 +13,6 @@ import argparse
 import importlib
 import json
 import sys
-from pathlib import Path
 
 from .errors import EventsimError, InputError
 from .extensions import Extension, extensions

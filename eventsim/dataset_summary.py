@@ -104,7 +104,7 @@ def markdown(summary: dict) -> str:
     lines = [f"# Data-set run: {run.get('dataset', '?')}", "",
              f"- images: {summary['images']} in {run.get('shards', '?')} shard(s), T = {summary['timesteps']}",
              f"- model sha256: `{run.get('model_sha256', '?')}`",
-             f"- options: " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if k != "dataset")]
+             "- options: " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if k != "dataset")]
     if "accuracy" in summary:
         lines.append(f"- accuracy: {summary['accuracy']:.4f} ({summary['correct']}/{summary['images']})")
     lines.append(f"- synaptic operations per image (all layers): {summary['synops_per_image']:.1f}")

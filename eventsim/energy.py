@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from .errors import InputError
 from .topology import connections, conv_taps
