@@ -109,7 +109,7 @@ class PySamNeuronModel(_Guarded):
         row = t if self.gain.shape[0] > 1 else 0
         v, fired, saturated = fp.neuron_step(self.v.astype(np.int64), current.astype(np.int64),
                                              self.gain[row].astype(np.int64), self.bias[row].astype(np.int64),
-                                             shift, theta, lam12)
+                                             shift, theta, lam12, False)
         self.v[...] = v
         n_spikes = int(np.count_nonzero(fired))
         n_sam = 0

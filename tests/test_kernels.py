@@ -131,7 +131,7 @@ def test_pool_input_twin(seed, c_out, k, pools, density, side):
     _, h, w = conn.target.out_shape
     grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
     n_in, ops = module.pool_input(x[0], grid, plan.geometry)
-    pooled = ref.sum_pool(x[0].astype(np.int64), conn.pool)
+    pooled = ref.pool_chain(x[0].astype(np.int64), conn.pools)
     inner = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
     np.testing.assert_array_equal(inner, pooled.transpose(1, 2, 0))
     _, want_ops = ref.synaptic_input(conn, x.astype(np.int64))

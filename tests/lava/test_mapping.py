@@ -19,7 +19,7 @@ from lava.proc.conv import utils as lava_conv
 import lava_port
 from eventsim import ModelBuilder
 from eventsim import reference as ref
-from eventsim.topology import connections
+from eventsim.topology import Pool, connections
 from lava_port import graph, models
 from lava_port.layout import fanout, from_lava, plan_layers, to_lava
 from lava_port.processes import RecordSink, SamNeuron
@@ -36,7 +36,7 @@ def test_flipped_kernel_makes_lava_conv_a_cross_correlation(k):
     x = rng.integers(-1, 2, (3, 7, 9))
     lava = lava_conv.conv(to_lava(x).astype(np.int32), graph.conv_weight(w), (k, k), (1, 1), (k // 2, k // 2),
                           (1, 1), 1)
-    np.testing.assert_array_equal(lava, to_lava(ref.conv_same(x[None], w)[0]))
+    np.testing.assert_array_equal(lava, to_lava(ref.conv2d(x[None], w, (1, 1), (k // 2, k // 2))[0]))
 
 
 @pytest.mark.parametrize("channels", [3, 130])
@@ -46,7 +46,7 @@ def test_grouped_ones_conv_is_the_sum_pool(channels):
     weight, groups = graph.pool_weight(channels, (2, 2))
     assert groups <= 127 and channels % groups == 0
     lava = lava_conv.conv(to_lava(x).astype(np.int32), weight, (2, 2), (2, 2), (0, 0), (1, 1), groups)
-    np.testing.assert_array_equal(lava, to_lava(ref.sum_pool(x, 2)))
+    np.testing.assert_array_equal(lava, to_lava(ref.pool_sum(x, Pool((2, 2), (2, 2), (0, 0)))))
 
 
 def test_dense_columns_follow_lava_flattening():
