@@ -124,7 +124,7 @@ def check_supported(conns) -> None:
     for conn in conns:
         layer = conn.target
         where = f"layer {layer.name!r}"
-        count = max_input_count(conn.pool, conn.pooled_shape[1] * conn.pooled_shape[2] if conn.gap else 0)
+        count = max_input_count(conn.pools, conn.pooled_shape[1] * conn.pooled_shape[2] if conn.gap else 0)
         if conn.pool > 1 or conn.gap:
             kernel = aggregation_shape(conn)
             if max(kernel) > INT8_MAX:

@@ -152,7 +152,7 @@ def test_update_layer_twin(seed, c_out, positions, steps, leak, shift):
     nw = (c_out + 63) // 64
     words = np.full(positions * nw, 99, np.uint64)
     v_want, _, sat = fp.neuron_step(vol.astype(np.int64), cur.astype(np.int64), np.tile(gain[t], positions),
-                                    np.tile(bias[t], positions), shift, params.theta, leak)
+                                    np.tile(bias[t], positions), shift, params.theta, leak, False)
     spikes = (v_want > params.theta).reshape(1, positions, c_out).transpose(0, 2, 1)[..., None]
     n_sat, n_spk = neurons.update_layer(t, vol, cur, params, words)
     np.testing.assert_array_equal(vol, v_want)
