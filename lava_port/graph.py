@@ -128,7 +128,9 @@ def _check_wrap(where, what, worst):
 def check_supported(conns, input_max: int = fp.POISSON_MAX) -> None:
     """Prove that no Lava ``Conv`` of the graph can wrap or overflow its int8 Vars.
 
-    The bounds are exact.  A source value is at most ``input_max`` in
+    The bounds hold for every input (they are worst cases, reached when
+    every value in reach has the largest magnitude and the right sign).  A
+    source value is at most ``input_max`` in
     magnitude (``model.input_max``: 1 for spikes, 128 for int8 event counts)
     for the input layer and 1 for neuron spikes; a pooling stage with a
     ``k_y x k_x`` window multiplies the bound by ``k_y k_x`` (a global pool
