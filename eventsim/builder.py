@@ -160,23 +160,29 @@ class ModelBuilder:
         return self._neuron(name, "dense", weight, threshold, leak, gain, bias, reset=reset)
 
     def output(self, name, weight, *, gain=1.0, bias=0.0, readout="accumulate", threshold=None, leak=1.0,
-               reset="subtract"):
+               reset="subtract", voltage_scale=None):
         """The output layer: dense, ``weight`` is ``(C_out, F_in)``.
 
         ``readout="accumulate"`` (default): no leak, no spikes, logits =
         ``v[T-1] / T``.  ``readout="spikes"``: a spiking layer (``threshold``,
         ``leak``, ``reset`` as in :meth:`dense`) whose logits are its spike
-        counts.
+        counts.  ``voltage_scale`` (accumulating readout only) pins the real
+        value of one voltage unit instead of deriving it from the worst case;
+        :mod:`eventsim.nir_io` pins it to rebuild a model's integers exactly.
         """
+        if voltage_scale is not None and (readout != "accumulate" or not np.isfinite(voltage_scale)
+                                          or voltage_scale <= 0):
+            raise ModelFormatError(f"{self._where(name)}: voltage_scale must be a positive number and is only "
+                                   f"for an accumulating readout; got {voltage_scale!r} with readout {readout!r}")
         if readout == "spikes":
             th = 1.0 if threshold is None else threshold
             return self._neuron(name, "output", weight, th, leak, gain, bias, reset=reset, readout=readout)
         if readout != "accumulate":
             raise ModelFormatError(f"{self._where(name)}: readout must be one of {READOUTS}, got {readout!r}")
-        return self._neuron(name, "output", weight, np.inf, 1.0, gain, bias)
+        return self._neuron(name, "output", weight, np.inf, 1.0, gain, bias, voltage_scale=voltage_scale)
 
     def _neuron(self, name, kind, weight, threshold, leak, gain, bias, reset="subtract", readout="accumulate",
-                window=None):
+                window=None, voltage_scale=None):
         where = self._where(name)
         w = np.asarray(weight, np.float64)
         if not np.all(np.isfinite(w)):
@@ -201,7 +207,7 @@ class ModelBuilder:
             raise ModelFormatError(f"{where}: reset must be one of {fp.RESET_MODES}, got {reset!r}")
         count = self._fold.max_input_count(self.input_max)
         layer = _quantize(name, kind, self._shape, out, w, g, b, th, leak, spiking,
-                          self.theta_int, count, self.default_timesteps)
+                          self.theta_int, count, self.default_timesteps, voltage_scale)
         layer = replace(layer, reset=reset, readout=readout, **(window or {}))
         self._layers.append(layer)
         self._shape, self._fold = out, Fold.start(name, out)
@@ -256,7 +262,8 @@ def _pair(value) -> tuple:
     return tuple(int(v) for v in np.broadcast_to(arr, (2,)))
 
 
-def _quantize(name, kind, in_shape, out_shape, w, g, b, threshold, leak, spiking, theta_int, count, timesteps):
+def _quantize(name, kind, in_shape, out_shape, w, g, b, threshold, leak, spiking, theta_int, count, timesteps,
+              voltage_scale=None):
     """Quantize one neuron layer; see the module docstring for the rules."""
     w_q, w_scale = fp.quantize_weights(w)
     flat_abs = np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
@@ -265,6 +272,7 @@ def _quantize(name, kind, in_shape, out_shape, w, g, b, threshold, leak, spiking
     if not spiking:
         worst = float((np.abs(g) * flat_abs[None, :] * count + np.abs(b)).max())
         v_scale = max(worst * timesteps / fp.V_MAX, coarsest) if worst > 0 else 1.0
+        v_scale = v_scale if voltage_scale is None else float(voltage_scale)
         theta, lam12 = fp.OUTPUT_THETA, fp.LEAK_ONE
     else:
         v_scale = max(float(np.max(threshold)) / theta_int, coarsest)
