@@ -147,6 +147,13 @@ def to_graph(nir, model, factors: dict):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta, type_check=square)
 
 
+def neuron_node(layer) -> str:
+    """Name of the NIR node holding the neurons of eventsim neuron layer ``layer``."""
+    if not layer.spiking:
+        return f"{layer.name}.i"
+    return f"{layer.name}.if" if layer.lam12 == LEAK_ONE else f"{layer.name}.lif"
+
+
 def _add_neuron_layer(nir, add, layer, entry):
     c = layer.out_shape[0]
     shape = (c,) + tuple(layer.out_shape[1:]) if layer.kind == "conv" else (c,)
@@ -162,14 +169,14 @@ def _add_neuron_layer(nir, add, layer, entry):
         add(f"{layer.name}.scale", nir.Scale(scale=_per_neuron(s, shape)))
     ones = np.ones(shape)
     if not layer.spiking:
-        add(f"{layer.name}.i", nir.I(r=ones))
+        add(neuron_node(layer), nir.I(r=ones))
         return
     threshold = _per_neuron(layer.theta.astype(np.float64) * float(layer.voltage_scale), shape)
     if layer.lam12 == LEAK_ONE:
-        add(f"{layer.name}.if", nir.IF(r=ones, v_threshold=threshold, v_reset=np.zeros(shape)))
+        add(neuron_node(layer), nir.IF(r=ones, v_threshold=threshold, v_reset=np.zeros(shape)))
         return
     tau = np.full(shape, LEAK_ONE / (LEAK_ONE - layer.lam12))
-    add(f"{layer.name}.lif", nir.LIF(tau=tau, r=tau.copy(), v_leak=np.zeros(shape), v_threshold=threshold,
+    add(neuron_node(layer), nir.LIF(tau=tau, r=tau.copy(), v_leak=np.zeros(shape), v_threshold=threshold,
                                      v_reset=np.zeros(shape)))
 
 

@@ -9,6 +9,9 @@ network eventsim simulates; reading it back gives the same integers, hence
 the same results bit for bit.  ``docs/nir.md`` has the node mapping, the
 reset and time-step conventions and what is refused.
 
+:func:`write_nir_data` writes a run's recorded spikes and SAM maps as NIR
+data (``nir.write_data``) keyed by the exported graph's node names.
+
 ``nir`` (PyPI, 1.0.x; it needs only NumPy and h5py) is imported inside the
 functions, so ``import eventsim.nir_io`` works without it and the functions
 then raise :class:`~eventsim.errors.MissingExtraError`.
@@ -29,13 +32,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import h5py
+import numpy as np
 
 from ._h5safe import Budget, open_checked
 from .errors import (ArgumentTypeError, InputError, MissingExtraError, NIRExportError, NIRImportError,
                      UnsafeNIRFileError)
 from .fixed_point import RESET_MODES
 from .io import atomic_output
-from .nir_export import channel_factors, nudge, same_layer, to_graph
+from .nir_export import DT, channel_factors, neuron_node, nudge, same_layer, to_graph
 from .nir_graph import parse_metadata
 from .nir_import import ImportOptions, build
 
@@ -246,6 +250,51 @@ def write_nir(model, path, *, mean_gain=False) -> Path:
                       "back gives a different model", RoundTripWarning, stacklevel=2)
     buf = io.BytesIO()
     nir.write(buf, out.graph)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_bytes(buf.getvalue())
+    return Path(path)
+
+
+def write_nir_data(result, model, path) -> Path:
+    """Write a run's recorded spikes and SAM maps as a NIR data file (``nir.write_data``), atomically.
+
+    Each observable is ``nir.TimeGriddedData`` with ``dt = 1`` (one step)
+    and data of shape ``(N, T, n)``, filed under the node names of
+    :func:`write_nir`'s graph of ``model``:
+
+    * ``"spikes"`` (bool) on a spiking layer's neuron node (``<layer>.if`` or
+      ``<layer>.lif``), ``n`` its neurons in (C, H, W) order;
+    * ``"sam"`` (float32, raw maps of ``Result.sam``) on the same node, ``n =
+      H * W`` (one value per position, summed over channels, paper Eq. 14;
+      ``nir``'s ``check_observables`` expects neuron counts and flags it).
+
+    Parameters
+    ----------
+    result : Result
+        A run of ``model`` (``result.attrs["model_sha256"]`` must match);
+        spikes are written when it recorded them (``record_spikes=True``).
+    model : Model
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    nir = require_nir()
+    if result.attrs.get("model_sha256") not in (None, model.sha256):
+        raise InputError("result: it was computed with another model (model_sha256 differs); pass the model "
+                         "of the run")
+    names = {layer.name: neuron_node(layer) for layer in model.neuron_layers}
+    nodes = {}
+    for kind, maps, dtype in (("spikes", result.spikes or {}, bool), ("sam", result.sam, np.float32)):
+        for layer, data in maps.items():
+            if layer not in names:
+                continue
+            series = nir.TimeGriddedData(np.asarray(data).reshape(data.shape[0], data.shape[1], -1).astype(dtype),
+                                         dt=DT)
+            nodes.setdefault(names[layer], nir.NIRNodeData(observables={})).observables[kind] = series
+    buf = io.BytesIO()
+    nir.write_data(buf, nir.NIRGraphData(nodes=nodes))
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(buf.getvalue())
     return Path(path)

@@ -18,7 +18,7 @@ nir = pytest.importorskip("nir")
 
 from eventsim import ModelBuilder, Simulator, reference  # noqa: E402
 from eventsim.cli import main  # noqa: E402
-from eventsim.errors import (MissingExtraError, NIRExportError, NIRImportError,  # noqa: E402
+from eventsim.errors import (InputError, MissingExtraError, NIRExportError, NIRImportError,  # noqa: E402
                              UnsafeNIRFileError)
 from eventsim.model_io import load_model, save_model  # noqa: E402
 from eventsim.nir_io import RoundTripWarning, export_graph, read_nir, write_nir  # noqa: E402
@@ -442,8 +442,6 @@ def test_missing_reset_and_dt_are_explained(tmp_path):
 
 
 def test_bad_arguments_are_input_errors():
-    from eventsim.errors import InputError
-
     for kwargs in ({"reset": "hard"}, {"dt": 0.0}, {"dt": float("nan")}, {"timesteps": 0}):
         with pytest.raises(InputError):
             read_nir(nmnist_graph(0), **kwargs)
@@ -504,3 +502,26 @@ def test_cli_export_refuses_bntt_without_mean_gain(tmp_path, capsys):
     assert "--mean-gain" in capsys.readouterr().err and not out.exists()
     assert main(["nir", "export", str(model_file), str(out), "--mean-gain"]) == 0
     assert "warning:" in capsys.readouterr().err and out.exists()
+
+
+def test_spikes_and_sam_as_nir_data(nmnist, tmp_path):
+    from eventsim.nir_io import write_nir_data
+
+    _, path = nmnist
+    model = read_nir(path, reset="subtract", timesteps=8)
+    x = nmnist_counts(1, n=2)[:, :8]
+    result = Simulator(model, sam_layers=["conv1"]).run(spikes=x, backend="reference", record_spikes=True)
+    out = tmp_path / "run.nirdata"
+    write_nir_data(result, model, out)
+    data = nir.read_data(str(out))
+    spikes = data.nodes["conv1.if"].observables["spikes"]
+    assert spikes.dt == 1.0 and spikes.data.dtype == bool
+    np.testing.assert_array_equal(spikes.data, result.spikes["conv1"].reshape(2, 8, -1).astype(bool))
+    np.testing.assert_array_equal(data.nodes["conv1.if"].observables["sam"].data, result.sam["conv1"].reshape(2, 8, -1))
+    assert set(data.nodes) == {"conv1.if", "conv2.if", "fc1.if", "fc2.if"}
+    graph = export_graph(model).graph
+    assert set(data.nodes) <= set(graph.nodes)
+    other = read_nir(path, reset="zero", timesteps=8)
+    with pytest.raises(InputError, match="another model"):
+        write_nir_data(result, other, tmp_path / "x.nirdata")
+    assert not (tmp_path / "x.nirdata").exists()
