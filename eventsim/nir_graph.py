@@ -6,9 +6,12 @@ It works on the node objects of the ``nir`` package without importing it
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from .errors import NIRImportError
+from .fixed_point import MAX_TIMESTEPS, VOLTAGE_BITS
+from .model import INPUT_ENCODINGS
 
 LINEAR = ("Conv2d", "Affine", "Linear")
 NEURONS = ("IF", "LIF", "Threshold", "I", "LI")
@@ -44,7 +47,32 @@ def parse_metadata(graph, label) -> dict:
             or not all(isinstance(v, dict) for v in layers.values()):
         raise NIRImportError(f"{label}: graph metadata {META_KEY!r} is not eventsim-nir metadata (expected a JSON "
                              f"object with format {META_FORMAT!r} and a 'layers' object of objects)")
+    for key, (ok, expected) in _META_FIELDS.items():
+        if key in meta and not ok(meta[key]):
+            raise NIRImportError(f"{label}: graph metadata {META_KEY!r}: {key} must be {expected}, "
+                                 f"got {meta[key]!r}")
     return meta
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(lo, hi):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+#: Checks of the metadata fields the import reads (the layer entries are checked where they are used).
+_META_FIELDS = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "dt": (lambda v: _number(v) and v > 0, "a positive number"),
+    "default_timesteps": (_count(1, MAX_TIMESTEPS), f"an int in [1, {MAX_TIMESTEPS}]"),
+    "theta_bits": (_count(8, VOLTAGE_BITS - 1), f"an int in [8, {VOLTAGE_BITS - 1}]"),
+    "input_encoding": (lambda v: v in INPUT_ENCODINGS, f"one of {INPUT_ENCODINGS}"),
+    "input_mean": (lambda v: isinstance(v, list) and all(_number(x) for x in v), "a list of numbers"),
+    "input_std": (lambda v: isinstance(v, list) and all(_number(x) and x > 0 for x in v),
+                  "a list of positive numbers"),
+}
 
 
 def chain(graph, label) -> list:

@@ -67,6 +67,10 @@ def build(graph, opts: ImportOptions):
     label, meta = opts.label, opts.meta
     nodes = chain(graph, label)
     shape, vector = _input_shape(nodes[0], label)
+    channels = [len(meta[k]) for k in ("input_mean", "input_std") if k in meta]
+    if any(n != shape[0] for n in channels):
+        raise NIRImportError(f"{label}: graph metadata: input_mean/input_std have {channels} entries for "
+                             f"{shape[0]} input channels")
     b = ModelBuilder(shape, mean=meta.get("input_mean"), std=meta.get("input_std"),
                      name=opts.name or meta.get("name") or "nir",
                      default_timesteps=int(opts.timesteps or meta.get("default_timesteps") or 20),
@@ -84,7 +88,10 @@ def build(graph, opts: ImportOptions):
         if name in skip:
             continue
         _guard(label, name, node, lambda: _add_shape(b, name, node, ops[index + 1:], meta, skip, label))
-    return b.build(provenance={"source": "nir", "file": opts.label})
+    try:
+        return b.build(provenance={"source": "nir", "file": opts.label})
+    except ModelFormatError as exc:
+        raise NIRImportError(f"{label}: {exc}") from None
 
 
 def _guard(label, name, node, action):

@@ -525,3 +525,15 @@ def test_spikes_and_sam_as_nir_data(nmnist, tmp_path):
     with pytest.raises(InputError, match="another model"):
         write_nir_data(result, other, tmp_path / "x.nirdata")
     assert not (tmp_path / "x.nirdata").exists()
+
+
+@pytest.mark.parametrize("field,value", [("theta_bits", 40), ("dt", -1.0), ("input_encoding", "rates"),
+                                         ("default_timesteps", "x"), ("input_mean", [0.5, 0.5])])
+def test_bad_eventsim_metadata_is_a_named_error(field, value):
+    graph = _dense_graph()
+    graph.metadata = {"eventsim": json.dumps({"format": "eventsim-nir", "layers": {}, field: value})}
+    with pytest.raises(NIRImportError, match=field):
+        read_nir(graph, reset="zero")
+    graph.metadata = {"eventsim": "{not json"}
+    with pytest.raises(NIRImportError, match="not valid JSON"):
+        read_nir(graph, reset="zero")
