@@ -79,15 +79,17 @@ def build(graph, opts: ImportOptions):
     ops = parse(nodes, label)
     if vector:
         b.flatten(f"{nodes[0][0]}.flatten")  # a 1-D NIR input is a feature vector: (F, 1, 1) flattened
-    skip = set()
+    skip, flat = set(), vector
     for index, op in enumerate(ops):
         if isinstance(op, Group):
             _add_group(b, op, index == len(ops) - 1, opts)
+            flat = flat or kind_of(op.node) != "Conv2d"
             continue
         name, node = op
-        if name in skip:
-            continue
+        if name in skip or (flat and kind_of(node) == "Flatten"):
+            continue  # a Flatten of an already flat vector changes nothing
         _guard(label, name, node, lambda: _add_shape(b, name, node, ops[index + 1:], meta, skip, label))
+        flat = flat or kind_of(node) == "Flatten" or bool(skip)  # skip holds the Flatten after a global pool
     try:
         return b.build(provenance={"source": "nir", "file": opts.label})
     except ModelFormatError as exc:
@@ -120,7 +122,7 @@ def _input_shape(item, label):
 def _add_shape(b, name, node, rest, meta, skip, label):
     kind = kind_of(node)
     if kind == "Flatten":
-        start, end = int(node.start_dim), int(node.end_dim)
+        start, end = _int(node.start_dim, name, "start_dim", label), _int(node.end_dim, name, "end_dim", label)
         if start not in (0, 1) or end not in (-1, 2, 3):
             raise NIRImportError(f"{label}: Flatten node {name!r} flattens dims {start}..{end}; eventsim flattens "
                                  "the whole (C, H, W) map (start_dim 0, or 1 counting a batch dim; end_dim -1)")
@@ -139,15 +141,18 @@ def _add_shape(b, name, node, rest, meta, skip, label):
     (b.avgpool if kind == "AvgPool2d" else b.sumpool)(name, kernel, stride, padding)
 
 
-def _pair(value, name, field_name, label) -> tuple:
-    arr = np.asarray(value)
-    if arr.dtype.kind in "US":
-        raise NIRImportError(f"{label}: node {name!r}: {field_name} {value!r} is not a number")
+def _pair(value, name, field_name, label, sizes=(1, 2)) -> tuple:
+    """An int or a pair of ints ``(y, x)`` as a pair (``sizes``: the accepted counts)."""
+    arr = np.asarray(value) if value is not None else np.asarray([])
     flat = arr.reshape(-1)
-    if flat.size not in (1, 2) or not np.all(np.isfinite(flat.astype(np.float64))) \
+    if arr.dtype.kind not in "biuf" or flat.size not in sizes or not np.all(np.isfinite(flat)) \
             or not np.all(flat == np.rint(flat)):
         raise NIRImportError(f"{label}: node {name!r}: {field_name} must be an int or a pair of ints, got {value!r}")
     return tuple(int(v) for v in np.broadcast_to(flat, (2,)))
+
+
+def _int(value, name, field_name, label) -> int:
+    return _pair(value, name, field_name, label, sizes=(1,))[0]
 
 
 def _add_group(b, g: Group, last: bool, opts: ImportOptions):
@@ -165,6 +170,9 @@ def _add_group(b, g: Group, last: bool, opts: ImportOptions):
         raise NIRImportError(f"{label}: node {g.name!r} ({kind}): weight must be 2-D (out, in), got {weight.shape}")
     if kind != "Conv2d" and b.shape[1:] != (1, 1):
         raise NIRImportError(f"{label}: node {g.name!r} ({kind}) receives a {b.shape} map; put a Flatten before it")
+    if weight.shape[1] != b.shape[0]:
+        raise NIRImportError(f"{label}: node {g.name!r} ({kind}): weight expects {weight.shape[1]} input "
+                             f"channels or features, but it receives {b.shape[0]}")
     out_shape = (c_out,) + (_conv_out(b.shape, weight, window, g.name, label) if window else ())
     weight = _fold_pre_scales(weight, g.pre, b.shape, label)
     neuron_kind = kind_of(g.neuron[1]) if g.neuron else None
@@ -210,7 +218,7 @@ def _conv_window(b, g, weight, label) -> dict:
     if weight.ndim != 4:
         raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): weight must be 4-D (C_out, C_in, k_y, k_x), "
                              f"got {weight.shape}")
-    groups = int(np.asarray(node.groups).reshape(-1)[0])
+    groups = _int(node.groups, g.name, "groups", label)
     dilation = _pair(node.dilation, g.name, "dilation", label)
     if groups != 1:
         raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): groups={groups}; eventsim convolutions are dense "
@@ -218,6 +226,8 @@ def _conv_window(b, g, weight, label) -> dict:
     if dilation != (1, 1):
         raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): dilation {dilation}; eventsim supports dilation 1")
     stride = _pair(node.stride, g.name, "stride", label)
+    if min(stride) < 1:
+        raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): stride {stride}; expected at least 1")
     padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
     ky, kx = weight.shape[2:]
     if isinstance(padding, str):
@@ -234,9 +244,9 @@ def _conv_window(b, g, weight, label) -> dict:
         raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): padding {padding} for a {ky}x{kx} kernel; "
                              "eventsim pads by 0 to k - 1 per side")
     declared = getattr(node, "input_shape", None)
-    if declared is not None and tuple(int(v) for v in np.asarray(declared).reshape(-1)) != tuple(b.shape[1:]):
-        raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): input_shape {tuple(np.asarray(declared))} but it "
-                             f"receives a {b.shape[1]}x{b.shape[2]} map")
+    if declared is not None and _pair(declared, g.name, "input_shape", label, sizes=(2,)) != tuple(b.shape[1:]):
+        raise NIRImportError(f"{label}: node {g.name!r} (Conv2d): input_shape {declared!r} but it receives a "
+                             f"{b.shape[1]}x{b.shape[2]} map")
     return {"stride": stride, "padding": padding}
 
 

@@ -204,3 +204,24 @@ def test_bad_eventsim_metadata_is_a_named_error(field, value):
     graph.metadata = {"eventsim": "{not json"}
     with pytest.raises(NIRImportError, match="not valid JSON"):
         read_nir(graph, reset="zero")
+
+
+def test_a_vector_input_is_flattened_once():
+    rng = np.random.default_rng(8)
+    graph = chain_graph(("in", nir.Input(input_type=np.array([5]))),
+                        ("flat", nir.Flatten(input_type={"input": np.array([5])}, start_dim=0, end_dim=-1)),
+                        ("fc", nir.Affine(weight=rng.normal(0, 0.5, (3, 5)), bias=np.zeros(3))),
+                        ("output", nir.Output(output_type=np.array([3]))))
+    model = read_nir(graph)
+    assert model.layer_names == ["in.flatten", "fc"] and model.input_shape == (5, 1, 1)
+
+
+def test_shapes_that_do_not_chain_are_named():
+    graph = nmnist_graph(0)
+    graph.nodes["conv2"].weight = graph.nodes["conv2"].weight[:, :5]
+    with pytest.raises(NIRImportError, match="'conv2'.*5 input channels.*receives 8"):
+        read_nir(graph, reset="subtract")
+    graph = nmnist_graph(0)
+    graph.nodes["iaf2"].v_threshold = np.ones((16, 4, 4))
+    with pytest.raises(NIRImportError, match="'iaf2'.*shape \\(16, 4, 4\\)"):
+        read_nir(graph, reset="subtract")
