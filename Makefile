@@ -1,5 +1,5 @@
 # eventsim: two virtual environments, one project.
-#   .venv       Python 3.11: eventsim + torch (training) + Dask (run-dataset) + test tools
+#   .venv       Python 3.11: eventsim + torch (training) + Dask (run-dataset) + nir (NIR import/export) + test tools
 #   .venv-lava  Python 3.10: eventsim + lava-nc 0.10.0 (Lava needs 3.10 and numpy<2)
 # Every target bootstraps what it needs; re-running is cheap (stamp files).
 # Editable installs use compat mode (a .pth to the repo root), so packages added
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	  echo "error: Python 3.11 not found. Install it (pyenv install 3.11.7) or run 'make PY311=/path/to/python3.11'." >&2; exit 2; fi
 	@echo "==> creating $(VENV) with $(PY311)"
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev,dask]' --config-settings editable_mode=compat 2> >(grep -v 'is ignored' >&2)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev,dask,nir]' --config-settings editable_mode=compat 2> >(grep -v 'is ignored' >&2)
 	@touch $@
 
 $(LAVA_VENV)/.installed: pyproject.toml

@@ -76,7 +76,7 @@ def nbytes(shape, dtype) -> int:
     return math.prod(int(s) for s in shape) * int(np.dtype(dtype).itemsize)
 
 
-def open_checked(path, label, error, unsafe_error, virtual_sources=False) -> h5py.File:
+def open_checked(path, label, error, unsafe_error, virtual_sources=False, strings=False) -> h5py.File:
     """Open ``path`` read-only after checking it is a regular file; walk and vet every object.
 
     Parameters
@@ -94,6 +94,9 @@ def open_checked(path, label, error, unsafe_error, virtual_sources=False) -> h5p
         checks with no virtual datasets and carries the same ``run_id`` root
         attribute as ``path``: the shards that ``eventsim merge`` joins.  A
         virtual dataset reading any other file stays refused.
+    strings : bool
+        Also accept string datasets (fixed or variable length), which NIR
+        graph files use for node types and edges.
 
     Returns
     -------
@@ -107,7 +110,7 @@ def open_checked(path, label, error, unsafe_error, virtual_sources=False) -> h5p
         raise error(f"{path}: not a readable HDF5 file (corrupt or truncated?): {_short(exc)}") from None
     try:
         sources = _SourceCheck(path, f, label, error, unsafe_error) if virtual_sources else None
-        _walk(f, f"{path}", unsafe_error, sources)
+        _walk(f, f"{path}", unsafe_error, sources, strings)
     except BaseException:
         f.close()
         raise
@@ -147,7 +150,7 @@ def _run_id(f):
     return value if isinstance(value, str) and value else None
 
 
-def _walk(f, label, unsafe_error, sources=None):
+def _walk(f, label, unsafe_error, sources=None, strings=False):
     links = []
 
     def visit(name, info):
@@ -169,7 +172,7 @@ def _walk(f, label, unsafe_error, sources=None):
                                    "(they can read other files)")
             info = h5py.h5o.get_info(f.id, name)
             if info.type == h5py.h5o.TYPE_DATASET:
-                _check_dataset(f[name], label + ":" + where, unsafe_error, sources)
+                _check_dataset(f[name], label + ":" + where, unsafe_error, sources, strings)
             elif info.type != h5py.h5o.TYPE_GROUP:
                 raise unsafe_error(f"{label}:{where}: named datatypes and other objects are not allowed")
             _check_attrs(f[name], label, where, unsafe_error)
@@ -179,7 +182,7 @@ def _walk(f, label, unsafe_error, sources=None):
         raise unsafe_error(f"{label}: corrupt HDF5 structure: {_short(exc)}") from None
 
 
-def _check_dataset(ds, where, unsafe_error, sources=None):
+def _check_dataset(ds, where, unsafe_error, sources=None, strings=False):
     dcpl = ds.id.get_create_plist()
     layout = dcpl.get_layout()
     if layout == h5py.h5d.VIRTUAL and sources is None:
@@ -196,9 +199,11 @@ def _check_dataset(ds, where, unsafe_error, sources=None):
             raise unsafe_error(f"{where}: uses HDF5 filter {code}; only {', '.join(ALLOWED_FILTERS.values())} "
                                "are allowed")
     dtype = ds.dtype
-    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None \
-            or h5py.check_dtype(vlen=dtype) is not None or h5py.check_dtype(ref=dtype) is not None:
-        raise unsafe_error(f"{where}: dtype {dtype} is not a plain numeric type")
+    text = strings and h5py.check_string_dtype(dtype) is not None
+    if not text and (dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None
+                     or h5py.check_dtype(vlen=dtype) is not None or h5py.check_dtype(ref=dtype) is not None):
+        kind = "a plain numeric or string type" if strings else "a plain numeric type"
+        raise unsafe_error(f"{where}: dtype {dtype} is not {kind}")
     if layout == h5py.h5d.CHUNKED and nbytes(ds.chunks, dtype) > MAX_CHUNK_BYTES:
         raise unsafe_error(f"{where}: chunks of {nbytes(ds.chunks, dtype)} bytes exceed {MAX_CHUNK_BYTES}")
 

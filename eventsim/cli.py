@@ -1,6 +1,6 @@
 """The ``eventsim`` command.
 
-Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``, ``energy``) live here.  Commands
+Core subcommands (``run``, ``info``, ``plot``, ``view``, ``demo``, ``energy``, ``nir``) live here.  Commands
 that need extra packages live in their own packages and register an
 :class:`~eventsim.extensions.Extension` under the entry-point group ``eventsim.commands``
 (``[project.entry-points."eventsim.commands"]`` in ``pyproject.toml``); the
@@ -210,6 +210,11 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     mg = sub.add_parser("merge", help="join a run-dataset folder's shards into one file and summarize it")
     add_merge_arguments(mg)
     mg.set_defaults(func=_cmd_merge)
+
+    from .nir_cli import add_nir_arguments
+
+    nr = sub.add_parser("nir", help="import a NIR graph (Sinabs, snnTorch, ...) as a model, or export a model to NIR")
+    add_nir_arguments(nr)
 
     for name, ext in (extensions() if commands is None else commands).items():
         sub.add_parser(name, help=ext.help, add_help=False)

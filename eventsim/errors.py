@@ -91,3 +91,25 @@ class EventsError(InputError):
 
 class UnsafeEventsFileError(UnsafeFileError, EventsError):
     """An HDF5 event file refused for safety (see :class:`UnsafeFileError`)."""
+
+
+class MissingExtraError(EventsimError, ImportError):
+    """An optional extra that the requested feature needs is not installed (the message names the pip extra)."""
+
+
+class NIRImportError(ModelFormatError):
+    """A NIR graph that eventsim cannot run as it stands (``eventsim.nir_io.read_nir``).
+
+    The message names the graph node and what eventsim expected there: a
+    chain from ``Input`` to ``Output`` without branches or recurrent edges,
+    supported node types, one value per channel, a reset rule and time step
+    where NIR leaves them open; see ``docs/nir.md``.
+    """
+
+
+class UnsafeNIRFileError(UnsafeFileError, NIRImportError):
+    """A NIR graph file refused for safety (see :class:`UnsafeFileError`)."""
+
+
+class NIRExportError(EventsimError, ValueError):
+    """A model that NIR cannot represent (per-step BNTT gains, unless the lossy ``mean_gain`` is asked for)."""
