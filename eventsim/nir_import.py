@@ -192,7 +192,7 @@ def _add_group(b, g: Group, last: bool, opts: ImportOptions):
 
     def add():
         if last and n["kind"] not in SPIKING:
-            return b.output(g.name, weight, gain=gain, bias=bias)
+            return b.output(g.name, weight, gain=gain, bias=bias, voltage_scale=_pinned_scale(g.name, opts))
         neuron = dict(threshold=n["threshold"], leak=n["leak"], gain=gain, bias=bias, reset=n["reset"])
         if last:
             return b.output(g.name, weight, readout="spikes", **neuron)
@@ -201,6 +201,18 @@ def _add_group(b, g: Group, last: bool, opts: ImportOptions):
         return b.dense(g.name, weight, **neuron)
 
     _guard(label, g.name, node, add)
+
+
+def _pinned_scale(name, opts):
+    """The voltage unit eventsim's export recorded for an accumulating output (None for other graphs)."""
+    text = opts.meta.get("layers", {}).get(name, {}).get("voltage_scale")
+    if text is None:
+        return None
+    try:
+        return float.fromhex(text)
+    except (TypeError, ValueError):
+        raise NIRImportError(f"{opts.label}: graph metadata: voltage_scale of layer {name!r} is not a hex float "
+                             f"({text!r})") from None
 
 
 def _finite(value, name, field_name, label) -> np.ndarray:

@@ -244,8 +244,7 @@ def write_nir(model, path, *, mean_gain=False) -> Path:
     out = export_graph(model, mean_gain=mean_gain)
     if not out.exact:
         why = ("their per-step gains are exported as the mean over the steps" if model.gain_steps > 1 else
-               "an accumulating output's voltage unit, a zero gain mantissa with a bias, or weights the builder "
-               "would not have made; see docs/nir.md")
+               "a zero gain mantissa with a bias, or weights the builder would not have made; see docs/nir.md")
         warnings.warn(f"NIR export of {model.name!r} is not exact for layer(s) {out.layers}: {why}; reading it "
                       "back gives a different model", RoundTripWarning, stacklevel=2)
     buf = io.BytesIO()

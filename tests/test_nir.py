@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 nir = pytest.importorskip("nir")
 
-from eventsim import ModelBuilder, Simulator, reference  # noqa: E402
+from eventsim import ModelBuilder, ModelFormatError, Simulator, reference  # noqa: E402
 from eventsim.cli import main  # noqa: E402
 from eventsim.errors import InputError, NIRExportError  # noqa: E402
 from eventsim.model_io import load_model, save_model  # noqa: E402
@@ -190,15 +190,24 @@ def test_round_trip_is_exact_for_random_models(tmp_path_factory, spec):
     _assert_same_model_and_result(model, read_nir(path), spec)
 
 
-@pytest.mark.xfail(strict=True, reason="needs ModelBuilder.output(voltage_scale=...) (requested): the accumulating "
-                   "output's voltage unit comes from a worst-case bound over the float weights, which no choice of "
-                   "dequantized floats reproduces")
-@settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 @given(model_specs(max_timesteps=12, general=True))
 def test_round_trip_is_exact_with_an_accumulating_output(spec):
     spec = _with_readout(spec, "accumulate")
     model = build_model(spec)
     _assert_same_model_and_result(model, read_nir(export_graph(model).graph), spec)
+
+
+def test_builder_pins_the_voltage_unit_of_an_accumulating_output():
+    rng = np.random.default_rng(4)
+    b = ModelBuilder((3, 1, 1), default_timesteps=5).flatten("f")
+    model = b.output("o", rng.normal(0, 0.5, (2, 3)), voltage_scale=2.0**-10).build()
+    assert model.output_layer.voltage_scale == 2.0**-10
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ModelFormatError, match="voltage_scale"):
+            ModelBuilder((3, 1, 1)).flatten("f").output("o", np.ones((2, 3)), voltage_scale=bad)
+    with pytest.raises(ModelFormatError, match="voltage_scale"):
+        ModelBuilder((3, 1, 1)).flatten("f").output("o", np.ones((2, 3)), readout="spikes", voltage_scale=1.0)
 
 
 def test_round_trip_keeps_negative_gains_and_channels_without_weights():
