@@ -327,14 +327,13 @@ def test_generic_scatter_twin(case, density):
     fired = rng.random(shape) < density
     fan, wt = build_fanout(conn), generic_weights(conn.target)
     cur = np.zeros(int(np.prod(conn.target.out_shape)), np.int32)
-    ev = np.zeros((2, conn.source_shape[0]), np.int64)
     if index == 0:
         x = (fired * rng.choice([-1, 1], shape) * rng.integers(1, 129, shape)).clip(-128, 127).astype(np.int8)
-        n_in, ops = generic.scatter_input(x[0], wt, cur, fan, ev)
+        n_in, ops = generic.scatter_input(x[0], wt, cur, fan)
         assert n_in == np.abs(x.astype(np.int64)).sum()
     else:
         x = fired.astype(np.uint8)
-        ops = generic.scatter_bits(pack(x)[0], conn.source_shape[0], wt, cur, fan, ev)
+        ops = generic.scatter_bits(pack(x)[0], conn.source_shape[0], wt, cur, fan)
     want, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
     np.testing.assert_array_equal(cur, want[0].transpose(1, 2, 0).ravel())
     assert ops == want_ops[0]

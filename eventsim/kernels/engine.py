@@ -102,11 +102,8 @@ def _scratch(plan, n, steps, sam, reference) -> dict:
         cell = (1 << plan.geometry.pool_shift) ** 2 * plan.src_channels
         out["acc"] = np.empty((n, c * (h + border) * (w + border)), np.int32)
         out["offsets"] = np.empty((n, cell), np.int64)
-    elif plan.fanout is not None:
-        out["acc"] = np.empty((n, c * h * w), np.int32)
-        out["events"] = np.empty((n, 2, plan.src_channels), np.int64)
     else:
-        out["acc"] = np.empty((n, c), np.int32)
+        out["acc"] = np.empty((n, c * h * w), np.int32)
     return out
 
 
@@ -127,10 +124,9 @@ def _run_layer(plan, scratch, m, src, x, table, reference, maps, in_spikes) -> O
     elif plan.kind == "dense_events":
         parallel_images(plan.batch, m, src, plan.src_channels, *layer, plan.geometry, scratch["acc"][:m])
     elif plan.kind == "generic_input":
-        parallel_images(plan.batch, m, x, *layer, plan.fanout, scratch["acc"][:m], scratch["events"][:m], in_spikes)
+        parallel_images(plan.batch, m, x, *layer, plan.fanout, scratch["acc"][:m], in_spikes)
     else:
-        parallel_images(plan.batch, m, src, plan.src_channels, *layer, plan.fanout, scratch["acc"][:m],
-                        scratch["events"][:m])
+        parallel_images(plan.batch, m, src, plan.src_channels, *layer, plan.fanout, scratch["acc"][:m])
     return outs
 
 

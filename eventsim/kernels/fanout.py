@@ -54,18 +54,25 @@ def pool_paths(size: int, windows) -> np.ndarray:
     return paths
 
 
+def _axis_table(rows):
+    """Per-axis entries ``[(o, a, m) per source index]`` as a CSR: ``(start, o, a, m)``."""
+    start = np.concatenate([[0], np.cumsum([len(m) for _, _, m in rows])]).astype(np.int64)
+    cat = [np.concatenate([r[k] for r in rows]).astype(np.int64) for k in range(3)]
+    return start, cat[0], cat[1], cat[2]
+
+
 def _conv_axis(paths, out, k, s, p):
     """Per source index: arrays ``(o, a, m)`` of conv outputs, taps and multiplicities."""
+    o, a = np.meshgrid(np.arange(out), np.arange(k), indexing="ij")
+    q = o * s - p + a
+    ok = (q >= 0) & (q < paths.shape[1])
+    o, a, q = o[ok], a[ok], q[ok]
     rows = []
     for i in range(paths.shape[0]):
-        o, a = np.meshgrid(np.arange(out), np.arange(k), indexing="ij")
-        q = o * s - p + a
-        ok = (q >= 0) & (q < paths.shape[1])
-        o, a, q = o[ok], a[ok], q[ok]
         m = paths[i, q]
         keep = m > 0
         rows.append((o[keep], a[keep], m[keep]))
-    return rows
+    return _axis_table(rows)
 
 
 def _dense_axis(paths, gap):
@@ -80,21 +87,27 @@ def _dense_axis(paths, gap):
             m = paths[i, q]
         keep = m > 0
         rows.append((q[keep], np.zeros(int(keep.sum()), np.int64), m[keep]))
-    return rows
+    return _axis_table(rows)
 
 
-def _combine(rows_y, rows_x, out_of, wo_of):
-    """The 2-D CSR table from the per-axis entries (positions in ``y * W + x`` order)."""
-    counts, outs, wos, mults = [], [], [], []
-    for oy, ay, my in rows_y:
-        for ox, ax, mx in rows_x:
-            counts.append(oy.size * ox.size)
-            outs.append(out_of(oy[:, None], ox[None, :]).ravel())
-            wos.append(wo_of(ay[:, None], ax[None, :], oy[:, None], ox[None, :]).ravel())
-            mults.append((my[:, None] * mx[None, :]).ravel())
+def _combine(axis_y, axis_x, out_of, wo_of):
+    """The 2-D CSR table from the per-axis ones (positions in ``y * W + x`` order).
+
+    Position ``(y, x)`` gets every pair of an entry of ``y`` and an entry of
+    ``x``: its ``k``-th entry pairs y-entry ``k // n_x`` with x-entry ``k % n_x``.
+    """
+    (sy, oy, ay, my), (sx, ox, ax, mx) = axis_y, axis_x
+    ny, nx = np.diff(sy), np.diff(sx)
+    counts = np.outer(ny, nx).ravel()
     start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cat = [np.ascontiguousarray(np.concatenate(v) if v else np.zeros(0), np.int64) for v in (outs, wos, mults)]
-    return start, cat[0], cat[1], cat[2]
+    pos = np.repeat(np.arange(counts.size), counts)
+    k = np.arange(pos.size) - start[pos]
+    y, x = np.divmod(pos, nx.size)
+    iy = sy[y] + k // nx[x]  # an entry exists only where nx[x] > 0
+    ix = sx[x] + k % nx[x]
+    out = out_of(oy[iy], ox[ix])
+    wo = wo_of(ay[iy], ax[ix], oy[iy], ox[ix])
+    return start, [np.ascontiguousarray(v, np.int64) for v in (out, wo, my[iy] * mx[ix])]
 
 
 def build_fanout(conn: Connection) -> Fanout:
@@ -108,18 +121,17 @@ def build_fanout(conn: Connection) -> Fanout:
     if layer.kind == "conv":
         (ky, kx), (sy, sx), (py, px) = layer.kernel, layer.stride, layer.padding
         _, ho, wo = layer.out_shape
-        rows_y = _conv_axis(paths_y, ho, ky, sy, py)
-        rows_x = _conv_axis(paths_x, wo, kx, sx, px)
-        start, out, woff, mult = _combine(rows_y, rows_x, lambda oy, ox: (oy * wo + ox) * c_out,
-                                          lambda ay, ax, oy, ox: (ay * kx + ax) * c_out)
+        start, (out, woff, mult) = _combine(_conv_axis(paths_y, ho, ky, sy, py), _conv_axis(paths_x, wo, kx, sx, px),
+                                            lambda oy, ox: (oy * wo + ox) * c_out,
+                                            lambda ay, ax, oy, ox: (ay * kx + ax) * c_out)
         cstride = ky * kx * c_out
     else:
-        rows_y, rows_x = _dense_axis(paths_y, conn.gap), _dense_axis(paths_x, conn.gap)
-        start, out, woff, mult = _combine(rows_y, rows_x, lambda oy, ox: 0 * (oy + ox),
-                                          lambda ay, ax, qy, qx: (qy * pw + qx) * c_out)
+        start, (out, woff, mult) = _combine(_dense_axis(paths_y, conn.gap), _dense_axis(paths_x, conn.gap),
+                                            lambda qy, qx: 0 * (qy + qx),
+                                            lambda ay, ax, qy, qx: (qy * pw + qx) * c_out)
         cstride = c_out if conn.gap else ph * pw * c_out
-    fan = np.add.reduceat(np.append(mult, 0), start[:-1]) * c_out
-    fan[start[:-1] == start[1:]] = 0
+    running = np.concatenate([[0], np.cumsum(mult)]).astype(np.int64)
+    fan = (running[start[1:]] - running[start[:-1]]) * c_out
     return Fanout(start, out, woff, mult, np.ascontiguousarray(fan, np.int64), int(cstride), c_out)
 
 
