@@ -123,7 +123,7 @@ def build_model(spec):
                      default_timesteps=steps, name="hypothesis",
                      input_encoding="counts" if counts else "signed-poisson")
     rate = 2.0 if counts else 0.5
-    for i, layer in enumerate(spec["layers"]):
+    for i, layer in enumerate(_general_layers(spec["layers"])):
         kind, name = layer[0], f"{layer[0]}{i}"
         if kind in ("avgpool", "sumpool"):
             getattr(b, kind)(name, *layer[1:])
@@ -159,6 +159,25 @@ def build_model(spec):
             b.dense(name, weight, threshold=threshold, leak=leak, gain=gain, bias=bias, reset=reset)
         rate = 0.2
     return b.build()
+
+
+def _general_layers(layers):
+    """Layer tuples in the ``general`` form, from either form (hand-written specs use the short one)."""
+    plain = ("subtract", False, False)
+    out = []
+    for layer in layers:
+        kind = layer[0]
+        if kind == "avgpool" and len(layer) == 1:
+            layer = ("avgpool", (2, 2), (2, 2), (0, 0))
+        elif kind == "conv" and len(layer) == 3:
+            k = layer[2]
+            layer = ("conv", layer[1], (k, k), (1, 1), (k // 2, k // 2)) + plain
+        elif kind == "dense" and len(layer) == 2:
+            layer = layer + plain
+        elif kind == "output" and len(layer) == 2:
+            layer = layer + ("accumulate",) + plain
+        out.append(layer)
+    return out
 
 
 def input_spikes(spec, batch):

@@ -97,11 +97,8 @@ def test_version_1_models_keep_the_specialised_plans():
 
 
 def test_saturating_model_is_exact_and_counted():
-    lif = ("subtract", False, False)
-    conv3 = ((3, 3), (1, 1), (1, 1)) + lif
-    spec = {"input_shape": (2, 12, 12), "layers": [("conv", 6) + conv3, ("avgpool", (2, 2), (2, 2), (0, 0)),
-                                                    ("conv", 5) + conv3, ("gap",), ("dense", 7) + lif,
-                                                    ("output", 3, "accumulate") + lif],
+    spec = {"input_shape": (2, 12, 12), "layers": [("conv", 6, 3), ("avgpool",), ("conv", 5, 3), ("gap",),
+                                                    ("dense", 7), ("output", 3)],
             "timesteps": 25, "per_step_gain": True, "leak": 0.9, "saturating": True, "seed": 11,
             "gamma": 0.5, "convention": "paper"}
     model = build_model(spec)

@@ -67,9 +67,7 @@ def test_gamma_zero_counts_earlier_spikes():
 
 @pytest.mark.parametrize("convention", ["paper", "reference"])
 def test_sam_maps_are_raw_float32_of_q24(convention):
-    lif = ("subtract", False, False)
-    layers = [("conv", 8, (3, 3), (1, 1), (1, 1)) + lif, ("gap",), ("output", 3, "accumulate") + lif]
-    spec = {"input_shape": (2, 10, 10), "layers": layers, "timesteps": 20,
+    spec = {"input_shape": (2, 10, 10), "layers": [("conv", 8, 3), ("gap",), ("output", 3)], "timesteps": 20,
             "per_step_gain": False, "leak": 0.95, "saturating": False, "seed": 3, "gamma": 0.5,
             "convention": convention}
     model = build_model(spec)

@@ -96,8 +96,8 @@ def _find_models(proc):
 def test_lava_discovers_the_models_without_import_failures(tmp_path):
     """Lava executes every file of the package while discovering; all of them must import cleanly."""
     neuron = SamNeuron(shape=(2,), gain=np.ones((1, 2)), bias=np.zeros((1, 2)), shift=0, theta=1, lam12=4096,
-                       fanout=np.zeros(2), schedule=(1, 1, 1), decay=np.ones(2), sam=False, reference=False,
-                       segments=(), run_dir=tmp_path, name="n")
+                       reset_zero=False, fanout=np.zeros(2), schedule=(1, 1, 1), decay=np.ones(2), sam=False,
+                       reference=False, segments=(), run_dir=tmp_path, name="n")
     sink = RecordSink(size=1, segments=(), paths={}, schedule=(1, 1, 1), run_dir=tmp_path, name="s")
     for proc, model in ((neuron, models.PySamNeuronModel), (sink, models.PyRecordSinkModel)):
         found, failures = _find_models(proc)
