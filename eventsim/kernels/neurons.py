@@ -1,6 +1,7 @@
 """Neuron kernels of any width: the voltage update (leak, per-step gain,
-reset by subtraction or to zero, per-channel threshold, 24-bit saturation) fused with the emission of the next step's spikes
-as bitmaps, and the on-line SAM pass over those bitmaps.
+reset by subtraction or to zero, per-channel threshold, 24-bit saturation)
+fused with the emission of the next step's spikes as bitmaps, and the
+on-line SAM pass over those bitmaps.
 
 Spike bitmaps
 -------------
