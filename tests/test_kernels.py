@@ -3,7 +3,11 @@
 Specialised kernels are drawn from a menu of widths and kernel sizes that
 covers the edges (1 channel, more than 64 channels so two bitmap words,
 K = 1 and 5, pools 1 to 4, int16 and int32 accumulators) while keeping
-the number of compilations small.
+the number of compilations small.  The generic kernels (one compilation
+for all shapes) and their fan-out table are checked on any conv or dense
+layer behind any chain of pools (:func:`general_connections`), fed by
+bitmaps or by int8 counts, against the reference's ``synaptic_input`` and
+a one-hot push through its pools.
 """
 import numpy as np
 import numba
