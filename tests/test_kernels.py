@@ -3,23 +3,28 @@
 Specialised kernels are drawn from a menu of widths and kernel sizes that
 covers the edges (1 channel, more than 64 channels so two bitmap words,
 K = 1 and 5, pools 1 to 4, int16 and int32 accumulators) while keeping
-the number of compilations small.
+the number of compilations small.  The generic kernels (one compilation
+for all shapes) and their fan-out table are checked on any conv or dense
+layer behind any chain of pools (:func:`general_connections`), fed by
+bitmaps or by int8 counts, against the reference's ``synaptic_input`` and
+a one-hot push through its pools.
 """
 import numpy as np
 import numba
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from eventsim import fixed_point as fp
 from eventsim import reference as ref
 from eventsim.builder import ModelBuilder
-from eventsim.kernels import bits, dense, engine, neurons
+from eventsim.kernels import bits, dense, engine, generic, neurons
+from eventsim.kernels.fanout import build_fanout, generic_weights
 from eventsim.kernels.interface import Neurons, Sam
 from eventsim.kernels.jit import vectorizing
 from eventsim.kernels.plan import build_plan, events_fit_int16, input_fits_int16
 from eventsim.kernels.specialize import render, specialize
-from eventsim.topology import connections
+from eventsim.topology import connections, window_out
 
 WIDTHS = (1, 5, 16, 70)
 
@@ -118,15 +123,17 @@ def test_int16_kernel_exact_at_the_bound():
 
 @settings(max_examples=25)
 @given(seed=st.integers(0, 2**31 - 1), c_out=st.sampled_from(WIDTHS), k=st.sampled_from((1, 3, 5)),
-       pools=st.integers(0, 2), density=st.floats(0.0, 1.0), side=st.integers(1, 6))
-def test_pool_input_twin(seed, c_out, k, pools, density, side):
+       pools=st.integers(0, 2), density=st.floats(0.0, 1.0), side=st.integers(1, 6), counts=st.booleans())
+def test_pool_input_twin(seed, c_out, k, pools, density, side, counts):
+    """Signed spikes or int8 event counts (a count ``x`` is ``|x|`` events)."""
     rng = np.random.default_rng(seed)
     model = conv_model(0, c_out, k, pools, rng, src_conv=False, side=side)
     conn = connections(model)[0]
     plan = build_plan(model)[0]
     assert plan.kind == "conv_input"
     shape = (1,) + conn.source_shape
-    x = (rng.choice([-1, 1], shape) * (rng.random(shape) < density)).astype(np.int8)
+    magnitude = rng.integers(1, 129, shape) if counts else 1
+    x = np.clip(rng.choice([-1, 1], shape) * magnitude * (rng.random(shape) < density), -128, 127).astype(np.int8)
     module = specialize("conv", COUT=c_out, K=k, ACC16=plan.acc16, IN_C=2, IN_P=conn.pool)
     _, h, w = conn.target.out_shape
     grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
@@ -135,25 +142,30 @@ def test_pool_input_twin(seed, c_out, k, pools, density, side):
     inner = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
     np.testing.assert_array_equal(inner, pooled.transpose(1, 2, 0))
     _, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
-    assert (n_in, ops) == (int(np.abs(x).sum()), int(want_ops[0]))
+    assert (n_in, ops) == (int(np.abs(x.astype(np.int64)).sum()), int(want_ops[0]))
 
 
 @settings(max_examples=30)
 @given(seed=st.integers(0, 2**31 - 1), c_out=st.integers(1, 130), positions=st.integers(1, 6),
-       steps=st.integers(1, 4), leak=st.integers(0, 4096), shift=st.integers(0, 20))
-def test_update_layer_twin(seed, c_out, positions, steps, leak, shift):
+       steps=st.integers(1, 4), leak=st.integers(0, 4096), shift=st.integers(0, 20), per_channel=st.booleans(),
+       zero=st.booleans())
+def test_update_layer_twin(seed, c_out, positions, steps, leak, shift, per_channel, zero):
     rng = np.random.default_rng(seed)
     gain = rng.integers(-3000, 3000, (steps, c_out))
     bias = rng.integers(-2**23, 2**23, (steps, c_out)) // rng.integers(1, 2**12)
-    params = Neurons(gain, bias, shift, int(rng.integers(1, 2**22)), leak)
+    theta = rng.integers(1, 2**22, c_out if per_channel else 1).repeat(1 if per_channel else c_out)
+    params = Neurons(gain, bias, shift, theta, leak, zero)
+    th = np.tile(theta, positions)
     vol = rng.integers(-fp.V_MAX, fp.V_MAX, positions * c_out).astype(np.int32)
+    at = rng.random(vol.shape) < 0.2  # exactly at the threshold: no spike (strict >)
+    vol[at] = th[at] + rng.integers(0, 2, int(at.sum()))
     cur = rng.integers(-2**20, 2**20, positions * c_out).astype(np.int32)
     t = steps - 1
     nw = (c_out + 63) // 64
     words = np.full(positions * nw, 99, np.uint64)
     v_want, _, sat = fp.neuron_step(vol.astype(np.int64), cur.astype(np.int64), np.tile(gain[t], positions),
-                                    np.tile(bias[t], positions), shift, params.theta, leak, False)
-    spikes = (v_want > params.theta).reshape(1, positions, c_out).transpose(0, 2, 1)[..., None]
+                                    np.tile(bias[t], positions), shift, th, leak, zero)
+    spikes = (v_want > th).reshape(1, positions, c_out).transpose(0, 2, 1)[..., None]
     n_sat, n_spk = neurons.update_layer(t, vol, cur, params, words)
     np.testing.assert_array_equal(vol, v_want)
     np.testing.assert_array_equal(cur, 0)
@@ -162,12 +174,13 @@ def test_update_layer_twin(seed, c_out, positions, steps, leak, shift):
 
 
 @pytest.mark.parametrize("c_out", WIDTHS)
-def test_update_position_twin(c_out):
+@pytest.mark.parametrize("zero", [False, True])
+def test_update_position_twin(c_out, zero):
     """The specialised fixed-width update equals the generic one (and so its twin above)."""
     rng = np.random.default_rng(c_out)
     module = specialize("conv", COUT=c_out, K=1, ACC16=True, IN_C=0, IN_P=0)
     gain, bias = rng.integers(-3000, 3000, (1, c_out)), rng.integers(-5000, 5000, (1, c_out))
-    params = Neurons(gain, bias, 9, 3000, 3900)
+    params = Neurons(gain, bias, 9, rng.integers(1, 2**20, c_out), 3900, zero)
     vol = rng.integers(-fp.V_MAX, fp.V_MAX, c_out).astype(np.int32)
     cur = rng.integers(-2**18, 2**18, c_out).astype(np.int32)
     vol2, cur2 = vol.copy(), cur.copy()
@@ -218,14 +231,116 @@ def test_dense_gathers_twin(seed, c_src, c_out, pools, gap, density):
     ops = dense.gather_bits(pack(x)[0], c_src, plan.weights, cur, plan.geometry)
     np.testing.assert_array_equal(cur, want.ravel())
     assert ops == want_ops[0]
-    # the same layer fed by signed input spikes
-    signed = (x * rng.choice([-1, 1], x.shape)).astype(np.int8)
+    # the same layer fed by signed input counts
+    signed = (x * rng.choice([-1, 1], x.shape) * rng.integers(1, 128, x.shape)).astype(np.int8)
     geometry = plan.geometry._replace(src_h=h, src_w=h)
     want, want_ops = ref.synaptic_input(conn, signed.astype(np.int64))
     cur[:] = 0
     n_in, ops = dense.gather_input(signed[0], plan.weights, cur, geometry)
     np.testing.assert_array_equal(cur, want.ravel())
-    assert (n_in, ops) == (int(np.abs(signed).sum()), int(want_ops[0]))
+    assert (n_in, ops) == (int(np.abs(signed.astype(np.int64)).sum()), int(want_ops[0]))
+
+
+@st.composite
+def general_connections(draw):
+    """A model whose second neuron layer (or first, fed by int8 counts) is any conv or dense layer
+    behind any chain of pools; returns ``(model, index of the connection under test)``."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    from_input = draw(st.booleans())
+    c_in = draw(st.integers(1, 4)) if from_input else draw(st.sampled_from((1, 5, 64, 70)))
+    h, w = draw(st.integers(2, 12)), draw(st.integers(2, 12))
+    b = ModelBuilder((c_in if from_input else 2, h, w), default_timesteps=2,
+                     input_encoding="counts" if from_input else "signed-poisson")
+    if not from_input:
+        b.conv("src", rng.normal(0, 0.3, (c_in, 2, 3, 3)), threshold=0.5)
+    for i in range(draw(st.integers(0, 2))):
+        k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        pad = (draw(st.integers(0, k[0] // 2)), draw(st.integers(0, k[1] // 2)))
+        _, ph, pw = b.shape
+        assume(window_out(ph, k[0], stride[0], pad[0]) >= 1 and window_out(pw, k[1], stride[1], pad[1]) >= 1)
+        getattr(b, draw(st.sampled_from(("avgpool", "sumpool"))))(f"pool{i}", k, stride, pad)
+    c_out = draw(st.sampled_from((1, 3, 16, 20)))
+    kind = draw(st.sampled_from(("conv", "flatten", "gap")))
+    if kind == "conv":
+        k = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+        pad = (draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1)))
+        _, ph, pw = b.shape
+        assume(window_out(ph, k[0], stride[0], pad[0]) >= 1 and window_out(pw, k[1], stride[1], pad[1]) >= 1)
+        b.conv("test", rng.normal(0, 1, (c_out, b.shape[0]) + k), threshold=0.5, stride=stride, padding=pad)
+        b.gap("gap")
+    else:
+        getattr(b, kind)("shape")
+        b.dense("test", rng.normal(0, 1, (c_out, b.shape[0])), threshold=0.5)
+    model = b.output("out", rng.normal(0, 0.3, (2, b.shape[0]))).build()
+    return model, 0 if from_input else 1
+
+
+def fanout_twin(conn):
+    """Entries ``{(out, wo, mult)}`` per source position, by pushing a one-hot map through the reference."""
+    layer = conn.target
+    _, sh, sw = conn.source_shape
+    c_out = layer.out_shape[0]
+    table = []
+    for pos in range(sh * sw):
+        onehot = np.zeros((1, 1, sh, sw), np.int64)
+        onehot[0, 0, pos // sw, pos % sw] = 1
+        pooled = ref.pool_chain(onehot, conn.pools)[0, 0]
+        entries = set()
+        if layer.kind == "conv":
+            (ky, kx), (sy, sx), (py, px) = layer.kernel, layer.stride, layer.padding
+            _, ho, wo = layer.out_shape
+            for oy, ox, ay, ax in np.ndindex(ho, wo, ky, kx):
+                qy, qx = oy * sy - py + ay, ox * sx - px + ax
+                if 0 <= qy < pooled.shape[0] and 0 <= qx < pooled.shape[1] and pooled[qy, qx] > 0:
+                    entries.add(((oy * wo + ox) * c_out, (ay * kx + ax) * c_out, int(pooled[qy, qx])))
+        elif conn.gap:
+            if pooled.sum() > 0:
+                entries.add((0, 0, int(pooled.sum())))
+        else:
+            for q in np.flatnonzero(pooled):
+                entries.add((0, int(q) * c_out, int(pooled.flat[q])))
+        table.append(entries)
+    return table
+
+
+@settings(max_examples=40)
+@given(case=general_connections())
+def test_fanout_table_twin(case):
+    model, index = case
+    conn = connections(model)[index]
+    fan = build_fanout(conn)
+    want = fanout_twin(conn)
+    for pos, entries in enumerate(want):
+        lo, hi = fan.start[pos], fan.start[pos + 1]
+        got = list(zip(fan.out[lo:hi].tolist(), fan.wo[lo:hi].tolist(), fan.mult[lo:hi].tolist()))
+        assert len(got) == len(set(got)) and set(got) == entries, pos
+        assert fan.fan[pos] == conn.target.out_shape[0] * sum(m for _, _, m in entries)
+
+
+@settings(max_examples=40)
+@given(case=general_connections(), density=st.floats(0.0, 1.0))
+def test_generic_scatter_twin(case, density):
+    """The generic kernels equal the reference's synaptic input (current and synops), from bitmaps
+    or from int8 counts up to +-128."""
+    model, index = case
+    conn = connections(model)[index]
+    rng = np.random.default_rng(int(density * 1e6))
+    shape = (1,) + conn.source_shape
+    fired = rng.random(shape) < density
+    fan, wt = build_fanout(conn), generic_weights(conn.target)
+    cur = np.zeros(int(np.prod(conn.target.out_shape)), np.int32)
+    if index == 0:
+        x = (fired * rng.choice([-1, 1], shape) * rng.integers(1, 129, shape)).clip(-128, 127).astype(np.int8)
+        n_in, ops = generic.scatter_input(x[0], wt, cur, fan)
+        assert n_in == np.abs(x.astype(np.int64)).sum()
+    else:
+        x = fired.astype(np.uint8)
+        ops = generic.scatter_bits(pack(x)[0], conn.source_shape[0], wt, cur, fan)
+    want, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
+    np.testing.assert_array_equal(cur, want[0].transpose(1, 2, 0).ravel())
+    assert ops == want_ops[0]
 
 
 @numba.njit

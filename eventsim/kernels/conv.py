@@ -69,15 +69,15 @@ def update_position(g, b, vrow, cur, neurons, words):
     ``cur`` (``COUT`` synaptic sums), writes ``NWO`` words.  Returns the
     number of clamped neurons.
     """
-    shift, theta, lam12 = neurons.shift, neurons.theta, neurons.lam12
+    shift, theta, lam12, zero = neurons.shift, neurons.theta, neurons.lam12, neurons.reset_zero
     n_sat = 0
     word = np.uint64(0)
     for j in range(COUT):
-        v, _, sat = fp.neuron_step(np.int64(vrow[j]), np.int64(cur[j]), g[j], b[j], shift, theta, lam12, False)
+        v, _, sat = fp.neuron_step(np.int64(vrow[j]), np.int64(cur[j]), g[j], b[j], shift, theta[j], lam12, zero)
         vrow[j] = v
         cur[j] = 0
         n_sat += sat
-        word |= np.uint64(v > theta) << np.uint64(j & 63)
+        word |= np.uint64(v > theta[j]) << np.uint64(j & 63)
         if (j & 63) == 63 or j == COUT - 1:
             words[j >> 6] = word
             word = np.uint64(0)
@@ -266,7 +266,7 @@ def pool_input(spk, grid, geometry):
     Parameters
     ----------
     spk : ndarray of int8, shape (IN_C, SH, SW)
-        Input of this step, values in {-1, 0, 1}.
+        Input of this step: signed spikes or event counts.
     grid : ndarray of int16, shape ((H + K - 1) * (W + K - 1) * IN_C,)
         Pooled input, channels-last, with a ``K // 2`` zero border; the
         interior is overwritten.
@@ -276,9 +276,9 @@ def pool_input(spk, grid, geometry):
     Returns
     -------
     n_in : int
-        Non-zero inputs, cropped ones included.
+        Input events ``sum |x|``, cropped ones included.
     synops : int
-        Weights the input events add (each: border-clipped taps x ``COUT``).
+        Weights the input events add (each value ``x``: ``|x|`` x border-clipped taps x ``COUT``).
     """
     h, w, c_in, p = geometry.h, geometry.w, IN_C, IN_P
     gw = w + 2 * PAD
@@ -293,7 +293,7 @@ def pool_input(spk, grid, geometry):
                     for dx in range(p):
                         v = spk[c, py * p + dy, px * p + dx]
                         total += v
-                        nz += v != 0
+                        nz += abs(np.int64(v))
                 cells[px * c_in + c] = total
         taps = nz * K  # every cell's events reach K columns, except near the left and right edges
         for q in range(w):
@@ -302,14 +302,14 @@ def pool_input(spk, grid, geometry):
                 for c in range(c_in):
                     for dy in range(p):
                         for dx in range(p):
-                            taps -= (K - cols) * (spk[c, py * p + dy, q * p + dx] != 0)
+                            taps -= (K - cols) * abs(np.int64(spk[c, py * p + dy, q * p + dx]))
         n_in += nz
         syn += taps * (min(h - 1, py + PAD) - max(0, py - PAD) + 1)
     for c in range(c_in):
         plane = spk[c]
         for y in range(plane.shape[0]):
             for x in range(0 if y >= h * p else w * p, plane.shape[1]):
-                n_in += plane[y, x] != 0
+                n_in += abs(np.int64(plane[y, x]))
     return n_in, syn * COUT
 
 
@@ -321,7 +321,7 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     ----------
     i : int
     spikes : ndarray of int8, shape (N, T, IN_C, SH, SW)
-        Input spikes (as given: no channels-last copy), pooled by ``IN_P``.
+        Input spikes or counts (as given: no channels-last copy), pooled by ``IN_P``.
     w1 : ndarray of ACC, shape (K*K*IN_C*COUT,)
         Weights ``[ky][kx][c][c_out]``.
     neurons, sam, outs, geometry
@@ -329,7 +329,7 @@ def run_input(i, spikes, w1, neurons, sam, outs, geometry, grid, in_spikes):
     grid : ndarray of int16, shape (N, (H + K - 1) * (W + K - 1) * IN_C)
         Scratch pooled input, cleared here (the border stays zero).
     in_spikes : ndarray of int64, shape (N, T)
-        Output: input events per step.
+        Output: input events ``sum |x|`` per step.
     """
     steps, c_in = spikes.shape[1], IN_C
     h, w = geometry.h, geometry.w

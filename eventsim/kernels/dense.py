@@ -5,15 +5,17 @@ flatten (feature ``f = (c * PH + py) * PW + px``) or the global sum
 (``f = c``) of DESIGN section 2.  Each source event adds the weight row
 ``wt[f]`` (``C_out`` contiguous int32) to the layer's synaptic sums: the
 work is one row per event, so it needs no register blocking to be cheap.
-The update, emission and SAM are :mod:`eventsim.kernels.neurons`'s.
+The update, emission and SAM are :mod:`eventsim.kernels.neurons`'s
+(:func:`~eventsim.kernels.neurons.step_layer`).
 """
 from __future__ import annotations
 
+import numpy as np
 
 from .bits import clear_lowest, lowest_bit
-from .interface import CNT_SAT, CNT_SYNOPS
+from .interface import CNT_SYNOPS
 from .jit import inlined, kernel
-from .neurons import after_emit, reset_image, update_layer
+from .neurons import reset_image, step_layer
 
 
 @inlined
@@ -65,20 +67,21 @@ def gather_bits(src, c_src, wt, cur, geometry):
 
 @kernel
 def gather_input(spk, wt, cur, geometry):
-    """Synaptic sums of one step from the encoder (signed spikes).
+    """Synaptic sums of one step from the encoder (signed spikes or event counts).
 
     Parameters
     ----------
     spk : ndarray of int8, shape (C, SH, SW)
-        Input of this step.
+        Input of this step; a value ``x`` adds ``x`` times its weight row.
     wt, cur, geometry
         As in :func:`gather_bits`.
 
     Returns
     -------
     n_in : int
-        Non-zero inputs, cropped ones included.
+        Input events ``sum |x|``, cropped ones included.
     synops : int
+        ``C_out sum |x|`` over the values inside the crop.
     """
     c_out = cur.shape[0]
     ps = geometry.pool_shift
@@ -87,28 +90,17 @@ def gather_input(spk, wt, cur, geometry):
         for y in range(spk.shape[1]):
             for x in range(spk.shape[2]):
                 inside = (y >> ps) < geometry.pooled_h and (x >> ps) < geometry.pooled_w
-                s = spk[c, y, x]
+                s = np.int64(spk[c, y, x])
                 if s == 0:
                     continue
-                n_in += 1
+                n_in += abs(s)
                 if inside:
                     f = _feature(c, y >> ps, x >> ps, geometry)
                     row = wt[f * c_out : (f + 1) * c_out]
                     for j in range(c_out):
                         cur[j] += s * row[j]
-                    n += 1
+                    n += abs(s)
     return n_in, n * c_out
-
-
-@kernel
-def _update(i, t, neurons, sam, outs, cur):
-    """Update one image's layer at step ``t``, emit and count step ``t + 1``."""
-    steps = outs.counters.shape[2]
-    emit = outs.bits.shape[2] > 0 and t + 1 < steps
-    words = outs.bits[i, t + 1] if emit else outs.bits[i, 0, :0]
-    outs.counters[i, CNT_SAT, t], _ = update_layer(t, outs.vol[i], cur, neurons, words)
-    if emit:
-        after_emit(words, neurons.gain.shape[1], sam, outs.counters[i], t + 1, i)
 
 
 @kernel
@@ -123,7 +115,7 @@ def run_from_bits(i, src, c_src, wt, neurons, sam, outs, geometry, acc):
     acc[i, :] = 0
     for t in range(src.shape[1]):
         outs.counters[i, CNT_SYNOPS, t] = gather_bits(src[i, t], c_src, wt, acc[i], geometry)
-        _update(i, t, neurons, sam, outs, acc[i])
+        step_layer(i, t, neurons, sam, outs, acc[i])
 
 
 @kernel
@@ -137,7 +129,7 @@ def run_from_input(i, spikes, wt, neurons, sam, outs, geometry, acc, in_spikes):
     acc[i, :] = 0
     for t in range(spikes.shape[1]):
         in_spikes[i, t], outs.counters[i, CNT_SYNOPS, t] = gather_input(spikes[i, t], wt, acc[i], geometry)
-        _update(i, t, neurons, sam, outs, acc[i])
+        step_layer(i, t, neurons, sam, outs, acc[i])
 
 
 @kernel

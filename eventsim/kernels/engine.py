@@ -103,7 +103,7 @@ def _scratch(plan, n, steps, sam, reference) -> dict:
         out["acc"] = np.empty((n, c * (h + border) * (w + border)), np.int32)
         out["offsets"] = np.empty((n, cell), np.int64)
     else:
-        out["acc"] = np.empty((n, c), np.int32)
+        out["acc"] = np.empty((n, c * h * w), np.int32)
     return out
 
 
@@ -114,15 +114,19 @@ def _run_layer(plan, scratch, m, src, x, table, reference, maps, in_spikes) -> O
     outs = Outputs(scratch["bits"][:m], scratch["vol"][:m], scratch["counters"][:m])
     sam = Sam(table, bool(reference), scratch["trace"][:m], scratch["t_last"][:m], scratch["count"][:m],
               maps.reshape(m, steps, h * w) if maps is not None else np.zeros((m, 0, 0), np.float32))
-    args = (plan.weights, plan.neurons, sam, outs, plan.geometry)
+    layer = (plan.weights, plan.neurons, sam, outs)
     if plan.kind == "conv_input":
-        parallel_images(plan.batch, m, x, *args, scratch["grid"][:m], in_spikes)
+        parallel_images(plan.batch, m, x, *layer, plan.geometry, scratch["grid"][:m], in_spikes)
     elif plan.kind == "conv_events":
-        parallel_images(plan.batch, m, src, *args, scratch["acc"][:m], scratch["offsets"][:m])
+        parallel_images(plan.batch, m, src, *layer, plan.geometry, scratch["acc"][:m], scratch["offsets"][:m])
     elif plan.kind == "dense_input":
-        parallel_images(plan.batch, m, x, *args, scratch["acc"][:m], in_spikes)
+        parallel_images(plan.batch, m, x, *layer, plan.geometry, scratch["acc"][:m], in_spikes)
+    elif plan.kind == "dense_events":
+        parallel_images(plan.batch, m, src, plan.src_channels, *layer, plan.geometry, scratch["acc"][:m])
+    elif plan.kind == "generic_input":
+        parallel_images(plan.batch, m, x, *layer, plan.fanout, scratch["acc"][:m], in_spikes)
     else:
-        parallel_images(plan.batch, m, src, plan.src_channels, *args, scratch["acc"][:m])
+        parallel_images(plan.batch, m, src, plan.src_channels, *layer, plan.fanout, scratch["acc"][:m])
     return outs
 
 
@@ -156,7 +160,8 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
         ``"reference"`` SAM convention.
     sam_layers : sequence of str
     voltage_scale : float
-        Real value of one output voltage unit (``logits = v * voltage_scale / T``).
+        Real value of one output voltage unit (``logits = v * voltage_scale / T``); unused when the
+        output layer spikes (``logits`` are then its spike counts per class over the ``T`` steps).
     record : bool
         Also return spikes and final voltages.
     progress : callable, optional
@@ -182,6 +187,7 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
     spikes = {p.name: np.zeros((n, steps) + p.shape, np.uint8) for p in plans if p.spiking} if record else None
     voltages = {p.name: np.zeros((n,) + p.shape, np.int32) for p in plans} if record else None
     out_v = np.zeros((n, plans[-1].shape[0]), np.int64)
+    out_spikes = np.zeros((n, plans[-1].shape[0]), np.int64)
     if workspace is None or not workspace.lock.acquire(blocking=False):
         workspace = Workspace()
         workspace.lock.acquire()
@@ -206,6 +212,8 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
                     if p.spiking:
                         spikes[p.name][lo:hi] = unpack_bits(outs.bits, p.shape)
             out_v[lo:hi] = done[-1].vol
+            if plans[-1].spiking:
+                out_spikes[lo:hi] = unpack_bits(done[-1].bits, plans[-1].shape).sum(axis=1).reshape(hi - lo, -1)
             if progress is not None:
                 progress(hi - lo)
     finally:
@@ -213,5 +221,5 @@ def run(plans, x, table, reference, sam_layers, voltage_scale, record=False, pro
     counts = {name: {key: np.ascontiguousarray(c[:, i]) for i, key in enumerate(COUNTER_NAMES)}
               for name, c in counters.items()}
     counts["input"] = {key: in_spikes if key == "spikes" else np.zeros_like(in_spikes) for key in COUNTER_NAMES}
-    return Result(logits=out_v * voltage_scale / steps, sam=sam, counts=counts, attrs={}, spikes=spikes,
-                  voltages=voltages)
+    logits = out_spikes.astype(np.float64) if plans[-1].spiking else out_v * voltage_scale / steps
+    return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes, voltages=voltages)

@@ -27,17 +27,22 @@ class Neurons(NamedTuple):
         ``B[t, c]``, voltage units.
     shift : int
         ``S``.
-    theta : int
-        Threshold, voltage units (``OUTPUT_THETA`` for the output layer).
+    theta : ndarray of int64, shape (C,)
+        Threshold per channel, voltage units (``OUTPUT_THETA`` for an
+        accumulating output layer).
     lam12 : int
         Leak, Q12.
+    reset_zero : bool
+        A spike resets the voltage to zero instead of subtracting ``theta``
+        (:func:`eventsim.fixed_point.neuron_step`).
     """
 
     gain: np.ndarray
     bias: np.ndarray
     shift: int
-    theta: int
+    theta: np.ndarray
     lam12: int
+    reset_zero: bool
 
 
 class Sam(NamedTuple):
@@ -111,3 +116,44 @@ class Geometry(NamedTuple):
     pooled_h: int
     pooled_w: int
     gap: bool
+
+
+class Fanout(NamedTuple):
+    """Where one event of each source position goes: a CSR table for the generic kernels.
+
+    An event of value ``x`` at source channel ``c`` and position ``pos``
+    (``y * SW + x``) adds, for every entry ``e`` in
+    ``start[pos] <= e < start[pos + 1]``,
+
+    .. math:: I[\\mathrm{out}_e : \\mathrm{out}_e + C_{out}] \\mathrel{+}=
+              x \\, m_e \\, W[c \\, \\mathrm{cstride} + \\mathrm{wo}_e : \\ldots + C_{out}]
+
+    where ``m_e`` counts the paths from the source position through the
+    chain of pool windows to the pooled position the entry reads (sum pools
+    with overlapping windows reach a position several times).
+
+    Attributes
+    ----------
+    start : ndarray of int64, shape (SH*SW + 1,)
+        Row pointers per source position.
+    out : ndarray of int64, shape (E,)
+        Offset of the target position's ``C_out`` synaptic sums (channels-last).
+    wo : ndarray of int64, shape (E,)
+        Offset of the weight row of the entry's tap (conv) or pooled feature (dense) for channel 0.
+    mult : ndarray of int64, shape (E,)
+        Multiplicity ``m_e >= 1``.
+    fan : ndarray of int64, shape (SH*SW,)
+        Synaptic operations of one unit event at each position: ``C_out sum_e m_e``.
+    cstride : int
+        Weight offset between consecutive source channels.
+    c_out : int
+        Channels of the target layer (the width of every row).
+    """
+
+    start: np.ndarray
+    out: np.ndarray
+    wo: np.ndarray
+    mult: np.ndarray
+    fan: np.ndarray
+    cstride: int
+    c_out: int

@@ -1,6 +1,7 @@
-"""Neuron kernels of any width: the voltage update (leak, per-step gain, soft
-reset, 24-bit saturation) fused with the emission of the next step's spikes
-as bitmaps, and the on-line SAM pass over those bitmaps.
+"""Neuron kernels of any width: the voltage update (leak, per-step gain,
+reset by subtraction or to zero, per-channel threshold, 24-bit saturation)
+fused with the emission of the next step's spikes as bitmaps, and the
+on-line SAM pass over those bitmaps.
 
 Spike bitmaps
 -------------
@@ -20,7 +21,7 @@ import numpy as np
 
 from .. import fixed_point as fp
 from .bits import clear_lowest, lowest_bit, popcount
-from .interface import CNT_SAM, CNT_SPIKES
+from .interface import CNT_SAM, CNT_SAT, CNT_SPIKES
 from .jit import kernel
 
 U1 = np.uint64(1)
@@ -44,7 +45,7 @@ def update_layer(t, vol, cur, neurons, words):
 
     Every neuron gets :func:`eventsim.fixed_point.neuron_step`; its synaptic
     sum is read from ``cur`` and cleared.  When ``words`` is not empty,
-    ``v[t] > theta`` is packed into it (the bitmap layout of this module).
+    ``v[t] > theta[c]`` is packed into it (the bitmap layout of this module).
 
     Parameters
     ----------
@@ -66,7 +67,7 @@ def update_layer(t, vol, cur, neurons, words):
     """
     c_out = neurons.gain.shape[1]
     row = t if neurons.gain.shape[0] > 1 else 0
-    g, b = neurons.gain[row], neurons.bias[row]
+    g, b, theta = neurons.gain[row], neurons.bias[row], neurons.theta
     nw = (c_out + 63) >> 6
     emit = words.shape[0] > 0
     n_sat = n_spk = 0
@@ -76,11 +77,11 @@ def update_layer(t, vol, cur, neurons, words):
         for c in range(c_out):
             i = pos * c_out + c
             v, _, sat = fp.neuron_step(np.int64(vol[i]), np.int64(cur[i]), g[c], b[c], neurons.shift,
-                                       neurons.theta, neurons.lam12, False)
+                                       theta[c], neurons.lam12, neurons.reset_zero)
             vol[i] = v
             cur[i] = 0
             n_sat += sat
-            if emit and v > neurons.theta:
+            if emit and v > theta[c]:
                 words[pos * nw + (c >> 6)] |= U1 << np.uint64(c & 63)
                 n_spk += 1
     return n_sat, n_spk
@@ -147,3 +148,19 @@ def after_emit(words, c_out, sam, counters, t, i):
     count_spikes(words, sam, counters, t)
     if sam.maps.shape[1] > 0:
         sam_pass(words, c_out, t, sam, i)
+
+
+@kernel
+def step_layer(i, t, neurons, sam, outs, cur):
+    """Step ``t`` of image ``i`` of a layer of any shape: :func:`update_layer` from the synaptic sums ``cur``
+    (channels-last, cleared), then :func:`after_emit` of step ``t + 1`` for a spiking layer.
+
+    Writes the saturation counter of step ``t`` (and the spike and SAM counters of step ``t + 1``)
+    into ``outs.counters[i]``.
+    """
+    steps = outs.counters.shape[2]
+    emit = outs.bits.shape[2] > 0 and t + 1 < steps
+    words = outs.bits[i, t + 1] if emit else outs.bits[i, 0, :0]
+    outs.counters[i, CNT_SAT, t], _ = update_layer(t, outs.vol[i], cur, neurons, words)
+    if emit:
+        after_emit(words, neurons.gain.shape[1], sam, outs.counters[i], t + 1, i)

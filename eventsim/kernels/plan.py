@@ -4,16 +4,22 @@ One :class:`LayerPlan` per neuron layer says which kernel runs it, with
 which weights layout and accumulator width, decided from the model's
 integers (docs/engine.md, "Kernel choice"):
 
-===============  =================================  ==========================================
-plan kind        layer and source                   kernel
-===============  =================================  ==========================================
-``conv_input``   conv fed by the encoder            :func:`conv.run_input` (dense int16/int32)
-``conv_events``  conv fed by a spiking layer        :func:`conv.run_events` (register-blocked)
-``dense_input``  dense/output fed by the encoder    :func:`dense.batch_from_input`
-``dense_events`` dense/output fed by a spiking one  :func:`dense.batch_from_bits`
-===============  =================================  ==========================================
+=================  =================================  ==========================================
+plan kind          layer and source                   kernel
+=================  =================================  ==========================================
+``conv_input``     conv fed by the encoder            :func:`conv.run_input` (dense int16/int32)
+``conv_events``    conv fed by a spiking layer        :func:`conv.run_events` (register-blocked)
+``dense_input``    dense/output fed by the encoder    :func:`dense.batch_from_input`
+``dense_events``   dense/output fed by a spiking one  :func:`dense.batch_from_bits`
+``generic_input``  any other layer, from the encoder  :func:`generic.batch_from_input`
+``generic_events`` any other layer, from spikes       :func:`generic.batch_from_bits`
+=================  =================================  ==========================================
 
-Conv kernels are specialised to the layer's shape (:mod:`.specialize`).
+The first four serve what format version 1 can express (:func:`fast_path`):
+conv layers with a square odd kernel, stride 1 and "same" padding, and
+plain ``p x p`` pools with ``p`` a power of two.  Conv kernels are
+specialised to the layer's shape (:mod:`.specialize`); the generic kernels
+read every size at run time from a fan-out table (:mod:`.fanout`).
 """
 from __future__ import annotations
 
@@ -21,11 +27,11 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import InputError
 from ..model import Model, NeuronLayer
 from ..topology import Connection, connections
-from . import dense
-from .interface import Geometry, Neurons
+from . import dense, generic
+from .fanout import build_fanout, generic_weights
+from .interface import Fanout, Geometry, Neurons
 from .specialize import specialize
 
 INT16_MAX = np.iinfo(np.int16).max
@@ -39,7 +45,8 @@ class LayerPlan(NamedTuple):
     ----------
     name : str
     kind : str
-        ``conv_input``, ``conv_events``, ``dense_input`` or ``dense_events``.
+        ``conv_input``, ``conv_events``, ``dense_input``, ``dense_events``,
+        ``generic_input`` or ``generic_events``.
     source : int
         Index of the source layer's plan, -1 for the encoder.
     spiking : bool
@@ -48,7 +55,7 @@ class LayerPlan(NamedTuple):
     src_channels : int
         Channels of the source (the input image's for the encoder).
     kernel_size : int
-        ``K`` of a conv layer, 0 otherwise.
+        ``K`` of a specialised conv layer (its accumulator border is ``K - 1``), 0 otherwise.
     words : int
         Bitmap words per position, ``ceil(C / 64)`` (0 when not spiking).
     geometry : Geometry
@@ -58,7 +65,9 @@ class LayerPlan(NamedTuple):
     acc16 : bool
         Whether the synaptic sums are accumulated in int16 (proved exact).
     batch : callable
-        The batch kernel (``prange`` over images).
+        The batch kernel (``batch(lo, hi, ...)`` over an image range).
+    fanout : Fanout or None
+        The fan-out table of a generic plan.
     """
 
     name: str
@@ -74,6 +83,7 @@ class LayerPlan(NamedTuple):
     weights: np.ndarray
     acc16: bool
     batch: Callable
+    fanout: Fanout = None
 
 
 def events_fit_int16(weight: np.ndarray, pool: int) -> bool:
@@ -97,36 +107,74 @@ def events_fit_int16(weight: np.ndarray, pool: int) -> bool:
 def input_fits_int16(weight: np.ndarray, pool: int, max_input: int = 1) -> bool:
     """Whether the dense conv of the pooled input fits int16 (and so does the pooled grid).
 
-    ``|I| <= pool^2 max|x| sum_{c,ky,kx} |w|`` for every output channel.
+    ``|I| <= pool^2 max|x| sum_{c,ky,kx} |w|`` for every output channel, with
+    ``max|x|`` the model's :attr:`~eventsim.model.Model.input_max` (1 for
+    Poisson spikes, 128 for event counts).
     """
     bound = pool * pool * max_input * np.abs(weight.astype(np.int64)).sum(axis=(1, 2, 3))
     return bool(bound.max() <= INT16_MAX and pool * pool * max_input <= INT16_MAX)
 
 
+def fast_path(conn: Connection, input_max: int = 1) -> bool:
+    """Whether a specialised or dense kernel runs this connection (else a generic one).
+
+    Plain pools of a power-of-two factor ``p`` (``conn.pool``; 0 for general
+    pools) and, for conv layers, a square odd kernel with stride 1 and
+    "same" padding; a conv fed by the encoder also needs its pooled input
+    grid to fit int16 (``p^2 input_max <= 2^15 - 1``).
+    """
+    layer, p = conn.target, int(conn.pool)
+    if p <= 0 or p & (p - 1):
+        return False
+    if layer.kind != "conv":
+        return True
+    ky, kx = layer.kernel
+    same = ky == kx and ky % 2 == 1 and tuple(layer.stride) == (1, 1) and tuple(layer.padding) == (ky // 2, kx // 2)
+    return same and (conn.source != "input" or p * p * input_max <= INT16_MAX)
+
+
 def _neurons(layer: NeuronLayer) -> Neurons:
     return Neurons(np.ascontiguousarray(layer.gain, np.int64), np.ascontiguousarray(layer.bias, np.int64),
-                   int(layer.shift), int(layer.uniform_theta), int(layer.lam12))
+                   int(layer.shift), np.ascontiguousarray(layer.theta, np.int64), int(layer.lam12),
+                   bool(layer.reset_zero))
 
 
 def _geometry(conn: Connection) -> Geometry:
     _, h, w = conn.target.out_shape
     _, sh, sw = conn.source_shape
-    return Geometry(int(h), int(w), int(sh), int(sw), conn.pool.bit_length() - 1, int(conn.pooled_shape[1]),
+    shift = max(0, int(conn.pool).bit_length() - 1)
+    return Geometry(int(h), int(w), int(sh), int(sw), shift, int(conn.pooled_shape[1]),
                     int(conn.pooled_shape[2]), bool(conn.gap))
 
 
-def layer_plan(conn: Connection, source: int) -> LayerPlan:
-    """The :class:`LayerPlan` of one connection (``source``: index of its source plan, -1 for the encoder)."""
+def layer_plan(conn: Connection, source: int, input_max: int = 1) -> LayerPlan:
+    """The :class:`LayerPlan` of one connection.
+
+    Parameters
+    ----------
+    conn : Connection
+    source : int
+        Index of its source plan, -1 for the encoder.
+    input_max : int
+        Largest ``|x|`` of an input value (:attr:`~eventsim.model.Model.input_max`).
+    """
     layer = conn.target
     w = layer.weight
     c_out = int(layer.out_shape[0])
     words = (c_out + 63) // 64 if layer.spiking else 0
+    fast = fast_path(conn, input_max)
     common = dict(name=layer.name, source=source, spiking=layer.spiking, shape=tuple(layer.out_shape),
-                  src_channels=int(conn.source_shape[0]), kernel_size=layer.kernel_size, words=words, geometry=_geometry(conn), neurons=_neurons(layer))
+                  src_channels=int(conn.source_shape[0]), kernel_size=layer.kernel_size if fast else 0,
+                  words=words, geometry=_geometry(conn), neurons=_neurons(layer))
+    if not fast:
+        batch = generic.batch_from_input if source < 0 else generic.batch_from_bits
+        kind = "generic_input" if source < 0 else "generic_events"
+        return LayerPlan(kind=kind, weights=generic_weights(layer), acc16=False, batch=batch,
+                         fanout=build_fanout(conn), **common)
     if layer.kind == "conv":
         k = int(w.shape[-1])
         if source < 0:
-            acc16 = input_fits_int16(w, conn.pool)
+            acc16 = input_fits_int16(w, conn.pool, input_max)
             weights = w.transpose(2, 3, 1, 0)
             kind = "conv_input"
         else:
@@ -146,9 +194,6 @@ def layer_plan(conn: Connection, source: int) -> LayerPlan:
 
 def build_plan(model: Model) -> tuple:
     """One :class:`LayerPlan` per neuron layer of ``model``, in order."""
-    if model.format_version > 1:
-        raise InputError(f"model {model.name!r}: the Numba engine does not run format-2 features yet; "
-                                    "use backend='reference'")
     conns = connections(model)
     index = {c.target.name: i for i, c in enumerate(conns)}
-    return tuple(layer_plan(c, -1 if c.source == "input" else index[c.source]) for c in conns)
+    return tuple(layer_plan(c, -1 if c.source == "input" else index[c.source], model.input_max) for c in conns)

@@ -1,8 +1,7 @@
 """Format-2 models: Lava equals the eventsim reference bit for bit (issue 12 acceptance).
 
 Spikes, final voltages, SAM maps (both conventions), logits and every
-counter.  The Numba engine joins the comparison as soon as it runs format-2
-models (until then it refuses them with an ``InputError``).
+counter; the Numba engine takes part in every comparison.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from lava_helpers import assert_same_result
 from strategies import build_model, input_spikes, model_specs
 
 import lava_port
-from eventsim import InputError, ModelBuilder, Simulator
+from eventsim import ModelBuilder, Simulator
 from eventsim.topology import connections
 from lava_port.layout import plan_layers
 
@@ -43,16 +42,6 @@ def lava_work(model) -> tuple:
     return procs, calls, area
 
 
-def _engine(sim, spikes, record):
-    """The Numba engine's result, or ``None`` while it refuses format-2 models."""
-    try:
-        return sim.run(spikes=spikes, record_spikes=record, backend="eventsim")
-    except InputError as exc:
-        if "format-2" not in str(exc):
-            raise
-        return None
-
-
 def _compare(model, spikes, *, sam_gamma, sam_convention, sam_layers, record_spikes=True):
     sim = Simulator(model, sam_gamma=sam_gamma, sam_layers=sam_layers, sam_convention=sam_convention)
     expected = sim.run(spikes=spikes, record_spikes=record_spikes, backend="reference")
@@ -60,9 +49,8 @@ def _compare(model, spikes, *, sam_gamma, sam_convention, sam_layers, record_spi
                         record_spikes=record_spikes)
     assert got.attrs == {**expected.attrs, "backend": "lava"}
     assert_same_result(expected, got, check_record=record_spikes)
-    engine = _engine(sim, spikes, record_spikes)
-    if engine is not None:
-        assert_same_result(engine, got, check_record=record_spikes)
+    engine = sim.run(spikes=spikes, record_spikes=record_spikes, backend="eventsim")
+    assert_same_result(engine, got, check_record=record_spikes)
     return got
 
 
