@@ -35,9 +35,7 @@ def assert_results_equal(a, b):
             np.testing.assert_array_equal(a.voltages[name], b.voltages[name], err_msg=f"voltages[{name}]")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=model_specs())
-def test_engine_equals_reference_on_random_models(spec):
+def _engine_equals_reference(spec):
     model = build_model(spec)
     spikes = input_spikes(spec, batch=2)
     sim = Simulator(model, sam_gamma=spec["gamma"], sam_layers=model.spiking_layers,
@@ -45,18 +43,18 @@ def test_engine_equals_reference_on_random_models(spec):
     fast = sim.run(spikes=spikes, record_spikes=True)
     slow = sim.run(spikes=spikes, record_spikes=True, backend="reference")
     assert_results_equal(fast, slow)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=model_specs())
+def test_engine_equals_reference_on_random_models(spec):
+    _engine_equals_reference(spec)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=model_specs(max_timesteps=12, general=True))
 def test_engine_equals_reference_on_general_models(spec):
-    model = build_model(spec)
-    spikes = input_spikes(spec, batch=2)
-    sim = Simulator(model, sam_gamma=spec["gamma"], sam_layers=model.spiking_layers,
-                    sam_convention=spec["convention"])
-    fast = sim.run(spikes=spikes, record_spikes=True)
-    slow = sim.run(spikes=spikes, record_spikes=True, backend="reference")
-    assert_results_equal(fast, slow)
+    _engine_equals_reference(spec)
 
 
 def sinabs_like_model(rng, steps=8):
