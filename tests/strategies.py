@@ -82,6 +82,7 @@ def model_specs(draw, max_timesteps=40, general=False):
         "gamma": draw(st.sampled_from(GAMMAS)),
         "convention": draw(st.sampled_from(("paper", "reference"))),
         "counts": general and draw(st.booleans()),
+        "general": general,
     }
 
 
@@ -140,7 +141,8 @@ def build_model(spec):
         gain = rng.uniform(0.5, 1.5, (rows, width))
         bias = rng.normal(0.0, 0.2, (rows, width))
         reset, per_channel, if_neuron = layer[-3:]
-        threshold = float(np.sqrt(rate) * rng.uniform(0.3, 1.2))
+        # general models draw lower thresholds: their strides, small windows and zero resets silence more layers
+        threshold = float(np.sqrt(rate) * rng.uniform(*((0.1, 0.6) if spec.get("general") else (0.3, 1.2))))
         if per_channel:
             threshold = threshold * rng.uniform(0.5, 2.0, width)
         if sat:
