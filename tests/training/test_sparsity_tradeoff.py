@@ -58,6 +58,8 @@ def test_measure_equals_a_plain_run(files):
         assert row["sam"][k]["pointing_other"] == pytest.approx(np.mean(metrics.pointing_game(sam, other)))
         assert row["sam"][k]["energy_other"] == pytest.approx(np.mean(metrics.mask_energy(sam, other)))
         assert row["sam"][k]["empty"] == np.mean(sam.reshape(N, -1).max(axis=1) == 0)
+        energy = metrics.mask_energy(sam, masks)
+        assert row["sam"][k]["energy_se"] == pytest.approx(np.std(energy, ddof=1) / np.sqrt(N))
 
 
 def test_pareto_flags_by_hand():

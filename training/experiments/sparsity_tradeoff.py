@@ -141,7 +141,9 @@ def measure(path, n, seed=0, gamma=0.5, batch=64, progress=False, packaged=None)
         "hidden_layers": hidden,
         "energy_j": {name: estimate_energy(result, name)["total_j"] for name in CONSTANT_SETS},
         "neurobench": neurobench_metrics(result, model),
-        "sam": {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in sam.items()},
+        "sam": {name: {**{k: float(np.mean(v)) for k, v in s.items()},
+                       **{f"{k}_se": float(np.std(v, ddof=1) / math.sqrt(n)) for k, v in s.items()}}
+                for name, s in sam.items()},
         "seconds": time.perf_counter() - started,
     }
 
@@ -202,7 +204,7 @@ def markdown(table: dict) -> str:
     rows, sets = table["models"], list(CONSTANT_SETS)
     spiking = [k for k in rows[0]["spike_rates"] if k not in ("input", "out")]
     head = (["model", "eventsim acc. (±SE)", "spike rates " + " / ".join(spiking), "Effective_ACs / image",
-             "hidden synops / image", "activation sparsity"] + [f"{s} (µJ)" for s in sets])
+             "hidden synops / image", "activation sparsity (1 - hidden rate)"] + [f"{s} (µJ)" for s in sets])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         nb = r["neurobench"]
@@ -221,7 +223,9 @@ def markdown(table: dict) -> str:
         cells = [f"{s['pointing']:.3f} / {s['energy']:.3f} ({s['energy_other']:.3f}) / {s['empty']:.3f}"
                  for s in (r["sam"][k] for k in layers)]
         lines.append("| " + " | ".join([label(r)] + cells) + " |")
-    lines += ["", f"Uniform map: energy in mask {table['baselines']['uniform_energy']:.3f}."]
+    worst = {k: max(r["sam"][name][f"{k}_se"] for r in rows for name in layers) for k in ("pointing", "energy")}
+    lines += ["", f"Uniform map: energy in mask {table['baselines']['uniform_energy']:.3f}. Standard errors "
+              f"(over images) at most {worst['pointing']:.3f} (pointing) and {worst['energy']:.3f} (energy)."]
     return "\n".join(lines)
 
 
