@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model sparsity-tradeoff clean
 
 all: test
 
@@ -78,3 +78,10 @@ sparse-model: venv
 	mkdir -p build
 	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --synops-weight 8 \
 	  --out build/sparse_model.pt --export eventsim/data/sparse_model.h5 --evaluate 2000
+
+# The accuracy / synops trade-off of docs/training.md: table (JSON) and Pareto chart from the model files
+# (build/sparse-w2.h5 and build/sparse-w32.h5: the commands are in docs/training.md).
+sparsity-tradeoff: venv
+	$(VENV)/bin/python -m training.experiments.sparsity_tradeoff eventsim/data/default_model.h5 build/sparse-w2.h5 \
+	  eventsim/data/sparse_model.h5 build/sparse-w32.h5 --n 2000 \
+	  --json docs/img/sparsity/tradeoff.json --png docs/img/sparsity/pareto.png

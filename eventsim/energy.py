@@ -4,17 +4,21 @@ Named constant sets (energies in picojoules per operation):
 
 ``horowitz45-int8``, ``horowitz45-int32``, ``horowitz45-fp32``
     M. Horowitz, "Computing's energy problem (and what we can do about it)",
-    IEEE ISSCC 2014, Digest of Technical Papers, pp. 10-14, the 45 nm
-    (0.9 V) energy table: integer add 0.03 pJ (8 bit) and 0.1 pJ (32 bit),
-    integer multiply 0.2 pJ (8 bit) and 3.1 pJ (32 bit), float add 0.9 pJ and
-    float multiply 3.7 pJ (32 bit).
+    IEEE ISSCC 2014, Digest of Technical Papers, pp. 10-14, the table of
+    rough energy costs per operation in 45 nm at 0.9 V: integer add 0.03 pJ
+    (8 bit) and 0.1 pJ (32 bit), integer multiply 0.2 pJ (8 bit) and 3.1 pJ
+    (32 bit), float add 0.9 pJ and float multiply 3.7 pJ (32 bit).
 ``loihi1``
     M. Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip
-    Learning", IEEE Micro 38(1), 2018, Table 1 (measured at 0.75 V): energy per
-    synaptic spike operation 23.6 pJ (the table's minimum), per synaptic update
-    120 pJ (learning; unused here), per neuron update 81 pJ active / 52 pJ
-    inactive, within-tile spike energy 1.7 pJ, per tile hop 3.0 pJ (east-west) /
-    4.0 pJ (north-south).
+    Learning", IEEE Micro 38(1):82-99, 2018, Table 2, "Loihi pre-silicon
+    performance and energy measurements" (p. 96; from pre-silicon SDF and SPICE
+    simulations at 0.75 V, "consistent with early post-silicon
+    characterization", not measured on a chip): energy per synaptic spike op
+    23.6 pJ (the row is a minimum, "(min)"), per synaptic update (pairwise
+    STDP) 120 pJ (learning; unused here), per neuron update 81 pJ active /
+    52 pJ inactive, within-tile spike energy 1.7 pJ, energy per tile hop 3.0 pJ
+    (east-west) / 4.0 pJ (north-south).  (The table's 3.5 ns is a *time*, per
+    synaptic spike op, not an energy.)
 
 How the counters become joules (per image, the mean over the result's images):
 
@@ -26,17 +30,17 @@ How the counters become joules (per image, the mean over the result's images):
   datapath one update is eventsim's fixed-point rule: two multiplies (leak,
   gain) and two adds (leaked voltage + scaled input, + bias); the threshold
   compare and shifts are not counted.  On Loihi every update is charged the
-  *active* energy (an upper bound: an update without input would cost the
-  inactive 52 pJ).
+  *active* energy, the larger of the table's two (the paper does not define
+  "inactive"; if it means an update without input, 81 pJ is an upper bound).
 * **Spikes** cost one add each on a Horowitz datapath (the soft-reset
   subtraction) and the within-tile spike energy on Loihi (a lower bound: each
   hop between tiles would add 3.0-4.0 pJ, and placement is not modelled).
   Input spikes come from the host and are not charged.
 
 Arithmetic only: memory traffic (weight and state reads, SRAM/DRAM) is
-excluded for the Horowitz sets; Loihi's per-operation energies are measured on
-the chip and include its on-core memory access.  Static/leakage power is
-excluded everywhere.
+excluded for the Horowitz sets; Loihi's are energies per event of the core's
+circuits (simulated, see above), not split into arithmetic and memory access.
+Static/leakage power is excluded everywhere.
 
 NeuroBench metric names (``neurobench`` workload metrics, see docs/energy.md)
 are computed by :func:`neurobench_metrics`.
@@ -84,9 +88,9 @@ class ConstantSet:
 
 
 HOROWITZ = ('M. Horowitz, "Computing\'s energy problem (and what we can do about it)", '
-            "IEEE ISSCC 2014, pp. 10-14, 45 nm energy table")
+            "IEEE ISSCC 2014, pp. 10-14, 45 nm (0.9 V) energy table")
 DAVIES = ('M. Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", '
-          "IEEE Micro 38(1), 2018, Table 1")
+          "IEEE Micro 38(1):82-99, 2018, Table 2 (pre-silicon SDF/SPICE simulation, 0.75 V)")
 
 
 def _horowitz(name, add, mult, what):

@@ -39,10 +39,10 @@ def test_every_set_cites_its_source():
                 assert f"{value} pJ" in cs.source and f"{value} pJ" in doc
         else:
             assert "Davies" in cs.source and "IEEE Micro" in cs.source and "2018" in cs.source
-            assert "Table 1" in cs.source
+            assert "Table 2" in cs.source and "pre-silicon" in cs.source and "Table 1" not in cs.source
             for value in (cs.synop_pj, cs.spike_pj):
                 assert f"{value} pJ" in cs.source and f"{value} pJ" in doc
-            assert "81 pJ" in cs.source and "81 pJ" in doc
+            assert "81 pJ" in cs.source and "81 pJ" in doc and "52 pJ inactive" in doc
 
 
 def test_horowitz_sets_are_their_datapath():
@@ -73,6 +73,15 @@ def test_horowitz_fp32_by_hand():
     # 12 synops x 0.9 + 12 updates x (2 x 3.7 + 2 x 0.9) + 2 spikes x 0.9 = 10.8 + 110.4 + 1.8
     assert rep["layers"]["conv1"]["total_j"] == pytest.approx(123.0e-12)
     assert rep["layers"]["out"]["total_j"] == pytest.approx((3 * 0.9 + 6 * 9.2) * 1e-12)
+
+
+def test_horowitz_int8_by_hand():
+    rep = en.estimate_energy(HAND, "horowitz45-int8")
+    # conv1: 12 synops x 0.03 + 12 updates x (2 x 0.2 + 2 x 0.03) + 2 spikes x 0.03 = 0.36 + 5.52 + 0.06 pJ
+    assert rep["layers"]["conv1"]["total_j"] == pytest.approx(5.94e-12)
+    # out: 3 synops x 0.03 + 6 updates x 0.46 = 0.09 + 2.76 pJ
+    assert rep["layers"]["out"]["total_j"] == pytest.approx(2.85e-12)
+    assert rep["total_j"] == pytest.approx(8.79e-12)
 
 
 def test_neurobench_by_hand():
