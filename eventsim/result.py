@@ -238,6 +238,9 @@ class _ResultReader:
         steps = attrs["timesteps"]
         if steps < 1:
             self.fail("/", f"attribute 'timesteps' must be >= 1, got {steps}")
+        # merged dataset runs (eventsim.shards.merge) may keep one SAM step per image: the mean or the last map
+        store = self.attr("sam_store", (str,)) if "sam_store" in f.attrs else "all"
+        sam_steps = 1 if store in ("mean", "last") else steps
         logits = self.dataset("/logits", f["logits"], "f", (None, None))
         n = logits.shape[0]
         plan = [("/logits", logits)]
@@ -248,7 +251,8 @@ class _ResultReader:
             g = self.group("/" + name)
             groups[name] = g
             for key, obj in g.items():
-                shape = (n, steps) + (None,) * (rank - 2) if name != "voltages" else (n,) + (None,) * (rank - 1)
+                t_axis = sam_steps if name == "sam" else steps
+                shape = (n, t_axis) + (None,) * (rank - 2) if name != "voltages" else (n,) + (None,) * (rank - 1)
                 plan.append((f"/{name}/{key}", self.dataset(f"/{name}/{key}", obj, dkinds, shape)))
         counts = self.group("/counts")
         for layer, g in counts.items():

@@ -117,6 +117,17 @@ def test_merged_file_reads_as_a_result_from_anywhere(model, data, reference, tmp
         assert f.attrs["sam_store"] == "all" and f.attrs["seed"] == 0
 
 
+@pytest.mark.parametrize("store", ["mean", "last"])
+def test_merged_one_step_sam_reads_as_a_result(model, data, reference, tmp_path, store):
+    _run(model, data, tmp_path / "run", shard_size=6, sam_store=store, sam_dtype="float32")
+    merge(tmp_path / "run", tmp_path / "all.h5")
+    res = Result.load(tmp_path / "all.h5")
+    np.testing.assert_array_equal(res.logits, reference.logits)
+    for layer, maps in reference.sam.items():
+        np.testing.assert_array_equal(res.sam[layer], store_sam(maps, store, "float32"))
+    assert res.spike_rates() == reference.spike_rates()
+
+
 def test_store_sam_definitions():
     rng = np.random.default_rng(0)
     maps = rng.random((3, 5, 4, 4)).astype(np.float32)
