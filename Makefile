@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model dvs-model clean
 
 all: test
 
@@ -78,3 +78,10 @@ sparse-model: venv
 	mkdir -p build
 	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --default-recipe --synops-weight 8 \
 	  --out build/sparse_model.pt --export eventsim/data/sparse_model.h5 --evaluate 2000
+
+# The packaged DVS model: a spiking VGG on SynthShapes-DVS event counts (docs/training.md, docs/events.md).
+# The synthesized streams are cached in build/dvs-cache (about 65 MB) and reused by later runs.
+dvs-model: venv
+	mkdir -p build
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --dvs-recipe --cache-dir build/dvs-cache \
+	  --out build/dvs_model.pt --export eventsim/data/dvs_model.h5 --evaluate 2000

@@ -184,7 +184,10 @@ def _corrupt(src, dst, edit):
     with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
         for k, v in f.attrs.items():
             g.attrs[k] = v
-        f.visititems(lambda name, obj: g.create_dataset(name, data=obj[()]) if hasattr(obj, "shape") else None)
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if hasattr(obj, "shape") else None)
+        for name in names:
+            g.create_dataset(name, data=f[name][()])
         edit(g)
 
 
