@@ -90,7 +90,8 @@ def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, 
                     evaluation=report)
         model = replace(model, provenance=prov)
         save_model(model, out_path)
-        print(f"test accuracy on {report['n']} {report['dataset']} items: float {report['float_accuracy']:.4f}, "
+        items = "images" if report["dataset"] == "synthshapes" else "SynthShapes-DVS streams"
+        print(f"test accuracy on {report['n']} {items}: float {report['float_accuracy']:.4f}, "
               f"eventsim {report['eventsim_accuracy']:.4f}, prediction agreement {report['agreement']:.4f}")
         for name, rate in report["spike_rates"].items():
             print(f"  {name:>8s}: spike rate {rate:.4f} (float {report['spike_rates_float'][name]:.4f}, "
