@@ -100,7 +100,7 @@ def with_threshold_scale(model: Model, factor: float) -> Model:
     for layer in model.layers:
         if layer.is_neuron and layer.spiking:
             floats = dataclasses.replace(layer.floats, threshold=layer.floats.threshold * factor)
-            theta = int(min(max(1, round(layer.theta * factor)), 2**23 - 1))
+            theta = np.clip(np.rint(layer.theta * factor), 1, 2**23 - 1).astype(np.int64)
             layer = dataclasses.replace(layer, theta=theta, floats=floats)
         layers.append(layer)
     return dataclasses.replace(model, layers=tuple(layers), name=f"{model.name}-theta-x{factor:.3g}")

@@ -24,8 +24,13 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("model", help="model file (.h5)")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", help=".npy float array (N, C, H, W) in [0, 1]")
-    src.add_argument("--spikes", help=".npy int array (N, T, C, H, W) in {-1, 0, 1}")
-    r.add_argument("--timesteps", type=int, help="T (default: the model's)")
+    src.add_argument("--spikes", help=".npy int array (N, T, C, H, W): spikes in {-1, 0, 1}, or int8 event counts for a "
+                          "model with input encoding 'counts'")
+    src.add_argument("--events", help="event stream file (.bin N-MNIST, .npy structured, .h5) for a model with "
+                          "input encoding 'counts'; binned into --timesteps bins or --time-window bins")
+    r.add_argument("--timesteps", "--bins", type=int, help="T, or the number of time bins of --events "
+                   "(default: the model's)")
+    r.add_argument("--time-window", type=int, help="with --events: bin width in microseconds instead of a bin count")
     r.add_argument("--gamma", type=float, default=0.5, help="SAM kernel steepness (default 0.5)")
     r.add_argument("--seed", type=int, default=0, help="encoder seed (default 0)")
     r.add_argument("--sam-layers", help="comma-separated spiking layers (default: every conv layer)")
@@ -42,7 +47,7 @@ def add_verify_argument(p: argparse.ArgumentParser) -> None:
 
 
 def run_inputs(args):
-    """``(model, sam_layers, images, spikes)`` from parsed run arguments.
+    """``(model, sam_layers, images, spikes)`` from parsed run arguments (``--events`` become ``spikes``).
 
     The output path is checked first (not a directory, device or input of the
     command), so a bad ``--out`` costs nothing and writes nothing.
@@ -50,11 +55,21 @@ def run_inputs(args):
     from .io import check_output_path
     from .model_io import load_model
 
-    check_output_path(args.out, [args.model, args.images, args.spikes], "--out")
+    check_output_path(args.out, [args.model, args.images, args.spikes, args.events], "--out")
+    if args.time_window is not None and not args.events:
+        raise InputError("--time-window: only with --events")
     model = load_model(args.model, verify=args.verify)
     sam_layers = None if args.sam_layers is None else [s for s in args.sam_layers.split(",") if s]
     images = load_array(args.images, "images") if args.images else None
     spikes = load_array(args.spikes, "spikes") if args.spikes else None
+    if args.events:
+        from .event_input import event_frames
+        from .events import read
+
+        events, size = read(args.events)
+        bins = None if args.time_window else args.timesteps
+        spikes = event_frames(model, events, size, n_time_bins=bins, time_window=args.time_window)
+        args.timesteps = None
     return model, sam_layers, images, spikes
 
 

@@ -103,7 +103,9 @@ def input_spikes(model: Model, images=None, spikes=None, timesteps=None, seed=0,
     images : array_like of float, shape (N, C, H, W), optional
         Pixels in [0, 1], encoded with :func:`eventsim.encode_poisson`.
     spikes : array_like of int, shape (N, T, C, H, W), optional
-        Input spikes in {-1, 0, 1}; exactly one of ``images`` and ``spikes``.
+        Input spikes in {-1, 0, 1}, or signed int8 event counts for a model
+        with ``input_encoding = "counts"``; exactly one of ``images`` and
+        ``spikes``.
     timesteps : int, optional
         ``T``; default ``model.default_timesteps``; must match ``spikes``.
     seed : int
@@ -117,11 +119,15 @@ def input_spikes(model: Model, images=None, spikes=None, timesteps=None, seed=0,
     """
     if (images is None) == (spikes is None):
         raise InputError("give exactly one of images=... or spikes=...")
+    counts = model.input_encoding == "counts"
     if images is not None:
+        if counts:
+            raise InputError(f"model {model.name!r} takes event counts (input_encoding 'counts'), not images: pass "
+                             "spikes=... (for example from eventsim.events.to_frames)")
         check_seed(seed)
     limit = model.max_timesteps()
     if spikes is not None:
-        arr = check_spikes(spikes, model.input_shape)
+        arr = check_spikes(spikes, model.input_shape, counts=counts)
         if timesteps is not None and check_timesteps(timesteps, limit) != arr.shape[1]:
             raise InputError(f"timesteps={timesteps} but spikes have T={arr.shape[1]}")
         check_timesteps(arr.shape[1], limit)

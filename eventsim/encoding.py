@@ -131,8 +131,19 @@ def encode_poisson(images, timesteps, seed=0, *, mean=None, std=None, start_inde
     return out
 
 
-def check_spikes(spikes, input_shape=None, name="spikes") -> np.ndarray:
-    """Validate an input spike tensor ``(N, T, C, H, W)`` with values in {-1, 0, 1}.
+def check_spikes(spikes, input_shape=None, name="spikes", counts=False) -> np.ndarray:
+    """Validate an input tensor ``(N, T, C, H, W)``: spikes in {-1, 0, 1}, or signed event counts.
+
+    Parameters
+    ----------
+    spikes : array_like of int
+    input_shape : tuple of int, optional
+        ``(C, H, W)`` the model expects.
+    name : str
+        Argument name for error messages.
+    counts : bool
+        Accept signed counts in the int8 range ``[-128, 127]`` (models with
+        ``input_encoding = "counts"``) instead of {-1, 0, 1}.
 
     Returns
     -------
@@ -148,8 +159,15 @@ def check_spikes(spikes, input_shape=None, name="spikes") -> np.ndarray:
         raise InputError(f"{name}: needs at least one image and one time step, got shape {arr.shape}")
     if arr.dtype.kind not in "iub" and not (arr.dtype.kind == "f" and np.all(np.isfinite(arr))):
         raise InputError(f"{name}: expected integer spikes, got dtype {arr.dtype}")
-    bad = (arr != -1) & (arr != 0) & (arr != 1)
+    if counts:
+        info = np.iinfo(np.int8)
+        bad = (arr < info.min) | (arr > info.max) | (arr != np.round(arr) if arr.dtype.kind == "f" else False)
+        rule = f"integer event counts in the int8 range [{info.min}, {info.max}]"
+    else:
+        bad = (arr != -1) & (arr != 0) & (arr != 1)
+        rule = "-1, 0 or 1 (this model's input is signed Poisson spikes; event counts need a model with " \
+               "input_encoding='counts')"
     if np.any(bad):
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise InputError(f"{name}: values must be -1, 0 or 1; found {arr[idx].item()!r} at index {idx}")
+        raise InputError(f"{name}: values must be {rule}; found {arr[idx].item()!r} at index {idx}")
     return arr.astype(np.int8)

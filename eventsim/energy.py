@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 
 from .errors import InputError
-from .topology import connections, conv_taps
+from .topology import connections, conv_reach
 
 
 @dataclass(frozen=True)
@@ -179,15 +179,16 @@ def dense_synops(model) -> dict:
     """NeuroBench "Dense" synaptic operations per image step of each neuron layer.
 
     Every (zero or non-zero) input times every weight it reaches, border-clipped
-    like the "same" zero padding: ``sum(taps) * C_in * C_out`` on the pooled map
-    of a conv layer, ``F_in * F_out`` for a dense layer.
+    by the zero padding: ``sum(reach) * C_in * C_out`` on the pooled map of a
+    conv layer (:func:`eventsim.topology.conv_reach`), ``F_in * F_out`` for a
+    dense layer.
     """
     out = {}
     for conn in connections(model):
         layer = conn.target
         c_in, h, w = conn.pooled_shape
         if layer.kind == "conv":
-            taps = int(conv_taps(h, w, layer.kernel_size).sum())
+            taps = int(conv_reach(h, w, layer).sum())
             out[layer.name] = taps * c_in * layer.out_shape[0]
         else:
             f_in = c_in if conn.gap else c_in * h * w

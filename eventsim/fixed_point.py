@@ -33,9 +33,19 @@ For neuron ``n`` of a spiking layer at step ``t`` with ``v[-1] = 0``:
     u[t] &= \\mathrm{leak}(v[t-1]) + \\mathrm{gain}_t(I[t]) - \\theta s[t] \\\\
     v[t] &= \\mathrm{sat}_{24}(u[t])
 
-The output layer uses the same step with ``lam12 = 4096`` and
-``theta = OUTPUT_THETA`` (larger than any saturated voltage, so it never
-spikes and never resets): it accumulates.
+with the subtractive ("soft") reset; the reset to zero (``reset = "zero"``,
+NIR's and snnTorch's default) replaces the leaked voltage by 0 on a spike:
+
+.. math:: u[t] = (1 - s[t]) \\, \\mathrm{leak}(v[t-1]) + \\mathrm{gain}_t(I[t])
+
+``theta`` may differ per channel.  An accumulating output layer uses the
+same step with ``lam12 = 4096`` and ``theta = OUTPUT_THETA`` (larger than any
+saturated voltage, so it never spikes and never resets); a spiking output
+layer is an ordinary spiking layer whose logits are its spike counts.
+
+Inputs are signed integers: ``{-1, 0, 1}`` from the Poisson encoder, or
+counts in the int8 range (``INPUT_COUNT_MAX``) for event data; a count
+``x`` adds ``x`` times the weight.
 """
 from __future__ import annotations
 
@@ -63,6 +73,13 @@ LEAK_ONE = 1 << LEAK_FRAC_BITS
 
 #: Threshold used by the accumulating output layer: no saturated voltage exceeds it.
 OUTPUT_THETA = V_MAX + 1
+
+#: Reset modes: subtract ``theta`` (soft reset) or set the voltage to zero.
+RESET_MODES = ("subtract", "zero")
+
+#: Largest ``|x|`` of one input value: Poisson spikes are in {-1, 0, 1}; event counts are int8.
+POISSON_MAX = 1
+INPUT_COUNT_MAX = 128
 
 SAM_FRAC_BITS = 24
 SAM_ONE = 1 << SAM_FRAC_BITS
@@ -160,13 +177,15 @@ def saturate(u):
 
 
 @register_jitable
-def neuron_step(v, current, gain, bias, shift, theta, lam12):
-    """One LIF step with soft reset and 24-bit saturation (DESIGN section 2).
+def neuron_step(v, current, gain, bias, shift, theta, lam12, reset_zero):
+    """One neuron step with 24-bit saturation (DESIGN section 2).
 
     .. math::
 
         s &= [v > \\theta] \\\\
-        u &= \\mathrm{leak}(v) + \\mathrm{gain}_t(I) - \\theta s \\\\
+        u &= \\mathrm{leak}(v) + \\mathrm{gain}_t(I) - \\theta s
+            \\quad \\text{(subtract)}, \\qquad
+        u = (1 - s) \\, \\mathrm{leak}(v) + \\mathrm{gain}_t(I) \\quad \\text{(zero)} \\\\
         v' &= \\mathrm{sat}_{24}(u)
 
     Parameters
@@ -177,8 +196,14 @@ def neuron_step(v, current, gain, bias, shift, theta, lam12):
         Synaptic sum ``I[t]``.
     gain, bias : int64 scalar or ndarray
         ``G[t, c]`` and ``B[t, c]``.
-    shift, theta, lam12 : int
-        Layer constants.
+    shift : int
+        Layer shift ``S``.
+    theta : int64 scalar or ndarray
+        Threshold of the neuron's channel.
+    lam12 : int
+        Leak, Q12.
+    reset_zero : bool
+        Reset to zero instead of subtracting ``theta``.
 
     Returns
     -------
@@ -190,7 +215,9 @@ def neuron_step(v, current, gain, bias, shift, theta, lam12):
         Whether the clamp changed ``u``.
     """
     spike = v > theta
-    u = leak(v, lam12) + synaptic_gain(current, gain, bias, shift) - theta * spike
+    kept = leak(v, lam12)
+    lost = kept if reset_zero else theta
+    u = kept + synaptic_gain(current, gain, bias, shift) - lost * spike
     v_new = saturate(u)
     return v_new, spike, v_new != u
 

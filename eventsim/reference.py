@@ -16,7 +16,7 @@ import numpy as np
 from . import fixed_point as fp
 from .model import Model
 from .result import COUNTER_NAMES
-from .topology import Connection, connections, conv_taps
+from .topology import Connection, Pool, connections, conv_reach, window_out
 
 
 @dataclass
@@ -26,12 +26,13 @@ class ReferenceRun:
     Attributes
     ----------
     spikes : dict of str to ndarray of uint8, shape (N, T, C, H, W)
-        Spikes of every spiking layer (and ``"input"``: int8, signed).
+        Spikes of every spiking layer (and ``"input"``: int8, signed counts).
     voltages : dict of str to ndarray of int32, shape (N, C, H, W)
         Final voltages ``v[T-1]`` of every neuron layer (output included).
     output_voltage : ndarray of int64, shape (N, K)
     logits : ndarray of float64, shape (N, K)
-        ``output_voltage * voltage_scale / T``.
+        ``output_voltage * voltage_scale / T``, or the spike counts of a
+        spiking output layer.
     sam : dict of str to ndarray of int64, shape (N, T, H, W)
         Fixed-point SAM maps in Q24 (divide by ``2^24`` for real values).
     counts : dict of str to dict of str to ndarray of int64, shape (N, T)
@@ -47,37 +48,64 @@ class ReferenceRun:
     counts: dict
 
 
-def sum_pool(x: np.ndarray, p: int) -> np.ndarray:
-    """``p x p`` sum pooling with stride ``p`` and floor cropping, over the last two axes."""
-    if p == 1:
-        return x
-    *lead, h, w = x.shape
-    hp, wp = h // p, w // p
-    x = x[..., : hp * p, : wp * p].reshape(*lead, hp, p, wp, p)
-    return x.sum(axis=(-3, -1))
+def pool_sum(x: np.ndarray, pool: Pool) -> np.ndarray:
+    """Zero-padded sum pool over the last two axes, one window tap at a time.
+
+    ``out[..., oy, ox] = sum_{a < k_y, b < k_x} xpad[..., oy s_y + a, ox s_x + b]``.
+
+    Parameters
+    ----------
+    x : ndarray of int64, shape (..., H, W)
+    pool : Pool
+
+    Returns
+    -------
+    ndarray of int64, shape (..., H_out, W_out)
+    """
+    (ky, kx), (sy, sx), (py, px) = pool
+    ho, wo = pool.out_size(x.shape[-2], x.shape[-1])
+    xp = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(py, py), (px, px)])
+    out = np.zeros(x.shape[:-2] + (ho, wo), np.int64)
+    for a in range(ky):
+        for b in range(kx):
+            out += xp[..., a : a + sy * (ho - 1) + 1 : sy, b : b + sx * (wo - 1) + 1 : sx]
+    return out
 
 
-def conv_same(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Zero-padded "same" cross-correlation in int64, one tap at a time.
+def pool_chain(x: np.ndarray, pools) -> np.ndarray:
+    """:func:`pool_sum` through every pool of a connection, in order (``x`` itself without pools)."""
+    for pool in pools:
+        x = pool_sum(x, pool)
+    return x
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, stride, padding) -> np.ndarray:
+    """Zero-padded, strided cross-correlation in int64, one tap at a time.
+
+    ``out[n, o, y, x] = sum_{c, a, b} W[o, c, a, b] xpad[n, c, y s_y + a, x s_x + b]``
+    (``torch.nn.functional.conv2d``).
 
     Parameters
     ----------
     x : ndarray of int64, shape (N, C_in, H, W)
-    weight : ndarray of int, shape (C_out, C_in, k, k)
+    weight : ndarray of int, shape (C_out, C_in, k_y, k_x)
+    stride, padding : pair of int
 
     Returns
     -------
-    ndarray of int64, shape (N, C_out, H, W)
+    ndarray of int64, shape (N, C_out, H_out, W_out)
     """
     n, _, h, w = x.shape
-    k = weight.shape[-1]
-    pad = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    out = np.zeros((n, weight.shape[0], h, w), np.int64)
+    ky, kx = weight.shape[2:]
+    (sy, sx), (py, px) = stride, padding
+    ho, wo = window_out(h, ky, sy, py), window_out(w, kx, sx, px)
+    xp = np.pad(x, ((0, 0), (0, 0), (py, py), (px, px)))
+    out = np.zeros((n, weight.shape[0], ho, wo), np.int64)
     wt = weight.astype(np.int64)
-    for ky in range(k):
-        for kx in range(k):
-            out += np.einsum("nchw,oc->nohw", xp[:, :, ky : ky + h, kx : kx + w], wt[:, :, ky, kx])
+    for a in range(ky):
+        for b in range(kx):
+            window = xp[:, :, a : a + sy * (ho - 1) + 1 : sy, b : b + sx * (wo - 1) + 1 : sx]
+            out += np.einsum("nchw,oc->nohw", window, wt[:, :, a, b])
     return out
 
 
@@ -88,28 +116,34 @@ def synaptic_input(conn: Connection, x: np.ndarray):
     ----------
     conn : Connection
     x : ndarray of int64, shape (N, C, H, W)
-        Source spikes at this step (signed for the input layer).
+        Source values at this step: spikes, or signed counts for the input.
 
     Returns
     -------
     current : ndarray of int64, shape (N, C_out, H_out, W_out)
     synops : ndarray of int64, shape (N,)
-        Weights actually added: one event adds ``taps * C_out`` (conv) or
-        ``C_out`` (dense) weights, border-clipped; cropped events add none.
+        Weights actually added: a value ``x`` adds ``|x|`` times its fan-out
+        (kernel taps that land on an output neuron, times ``C_out``, through
+        every pool window that holds it; ``C_out`` per pooled position for
+        dense targets); values outside every pool window add none.
     """
     layer = conn.target
-    pooled = sum_pool(x, conn.pool)
-    events = sum_pool(np.abs(x), conn.pool)
+    pooled, events = pool_chain(x, conn.pools), pool_chain(np.abs(x), conn.pools)
     c_out = layer.out_shape[0]
     if layer.kind == "conv":
-        current = conv_same(pooled, layer.weight)
-        taps = conv_taps(pooled.shape[2], pooled.shape[3], layer.kernel_size)
-        synops = (events * taps).sum(axis=(1, 2, 3)) * c_out
+        current = conv2d(pooled, layer.weight, layer.stride, layer.padding)
+        reach = conv_reach(pooled.shape[2], pooled.shape[3], layer)
+        synops = (events * reach).sum(axis=(1, 2, 3)) * c_out
         return current, synops
     flat = pooled.sum(axis=(2, 3)) if conn.gap else pooled.reshape(pooled.shape[0], -1)
     current = flat @ layer.weight.astype(np.int64).T
     synops = events.sum(axis=(1, 2, 3)) * c_out
     return current.reshape(current.shape + (1, 1)), synops
+
+
+def _per_channel(values: np.ndarray) -> np.ndarray:
+    """A per-channel ``(C,)`` array shaped to broadcast over ``(N, C, H, W)``."""
+    return values.astype(np.int64)[None, :, None, None]
 
 
 def _gain_row(layer, t):
@@ -123,7 +157,7 @@ def simulate(model: Model, spikes: np.ndarray, *, sam_gamma=0.5, sam_layers=(), 
     ----------
     model : Model
     spikes : ndarray of int8, shape (N, T, C, H, W)
-        Input spikes in {-1, 0, 1}.
+        Input values: spikes in {-1, 0, 1} or signed event counts.
     sam_gamma : float
         ``gamma >= 0`` of Eq. 12.
     sam_layers : sequence of str
@@ -147,7 +181,7 @@ def simulate(model: Model, spikes: np.ndarray, *, sam_gamma=0.5, sam_layers=(), 
         x_in = spikes[:, t].astype(np.int64)
         counts["input"]["spikes"][:, t] = np.abs(x_in).sum(axis=(1, 2, 3))
         # Every layer's spikes at step t are decided from v[t-1] (DESIGN section 2).
-        fired = {c.target.name: state[c.target.name] > c.target.theta for c in conns}
+        fired = {c.target.name: state[c.target.name] > _per_channel(c.target.theta) for c in conns}
         for conn in conns:
             layer, name = conn.target, conn.target.name
             src = x_in if conn.source == "input" else fired[conn.source].astype(np.int64)
@@ -155,7 +189,8 @@ def simulate(model: Model, spikes: np.ndarray, *, sam_gamma=0.5, sam_layers=(), 
             row = _gain_row(layer, t)
             g = layer.gain[row].astype(np.int64)[None, :, None, None]
             b = layer.bias[row].astype(np.int64)[None, :, None, None]
-            v, s, sat = fp.neuron_step(state[name], current, g, b, layer.shift, layer.theta, layer.lam12)
+            v, s, sat = fp.neuron_step(state[name], current, g, b, layer.shift, _per_channel(layer.theta),
+                                       layer.lam12, layer.reset_zero)
             state[name] = v
             counts[name]["synops"][:, t] = synops
             counts[name]["saturations"][:, t] = sat.sum(axis=(1, 2, 3))
@@ -167,12 +202,16 @@ def simulate(model: Model, spikes: np.ndarray, *, sam_gamma=0.5, sam_layers=(), 
                 counts[name]["sam_updates"][:, t] = s.sum(axis=(1, 2, 3))
     out = model.output_layer
     v_out = state[out.name].reshape(n, -1)
+    if out.spiking:
+        logits = rec[out.name].reshape(n, steps, -1).sum(axis=1).astype(np.float64)
+    else:
+        logits = v_out * out.voltage_scale / steps
     rec["input"] = spikes.astype(np.int8)
     return ReferenceRun(
         spikes=rec,
         voltages={k: v.astype(np.int32) for k, v in state.items()},
         output_voltage=v_out,
-        logits=v_out * out.voltage_scale / steps,
+        logits=logits,
         sam=sam,
         counts=counts,
     )

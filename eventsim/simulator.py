@@ -12,6 +12,7 @@ from . import reference as ref
 from .progress import Progress
 from .contract import input_spikes, result_attrs, run_options, run_seed
 from .errors import InputError
+from .event_input import event_frames
 from .kernels import engine
 from .kernels.plan import build_plan
 from .result import Result
@@ -69,14 +70,14 @@ class Simulator:
     def input_spikes(self, images=None, spikes=None, timesteps=None, seed=0, start_index=0):
         """Validated int8 input spikes ``(N, T, C, H, W)`` from images or spikes.
 
-        Exactly one of ``images`` (float, [0, 1]) and ``spikes`` ({-1, 0, 1})
-        must be given; ``timesteps`` defaults to the model's and must match a
+        Exactly one of ``images`` (float, [0, 1]) and ``spikes`` ({-1, 0, 1},
+        or int8 counts for a ``"counts"`` model) must be given; ``timesteps`` defaults to the model's and must match a
         given spike tensor (:func:`eventsim.contract.input_spikes`).
         """
         return input_spikes(self.model, images, spikes, timesteps, seed, start_index)
 
     def run(self, images=None, spikes=None, timesteps=None, seed=0, record_spikes=False, backend="eventsim",
-            progress=None):
+            progress=None, events=None, sensor_size=None, time_window=None):
         """Simulate a batch.
 
         Parameters
@@ -84,7 +85,9 @@ class Simulator:
         images : array_like of float, shape (N, C, H, W), optional
             Pixels in [0, 1], encoded with :func:`eventsim.encode_poisson`.
         spikes : array_like of int, shape (N, T, C, H, W), optional
-            Input spikes in {-1, 0, 1} (instead of ``images``).
+            Input spikes in {-1, 0, 1} (instead of ``images``), or signed
+            int8 event counts for a model whose ``input_encoding`` is
+            ``"counts"`` (which takes no images).
         timesteps : int, optional
             ``T``; default ``model.default_timesteps``.  Models with a
             per-step gain table accept ``T <= T_g``.
@@ -97,6 +100,16 @@ class Simulator:
         progress : bool, optional
             Print progress on stderr; default: when stderr is a terminal and
             the batch has more than one chunk of images.
+        events : structured ndarray or list of them, optional
+            Event streams, one per sample (instead of ``images`` or
+            ``spikes``), for a model with ``input_encoding = "counts"``;
+            binned by :func:`eventsim.event_input.event_frames` into
+            ``timesteps`` bins (default the model's) or bins of
+            ``time_window`` microseconds.
+        sensor_size : (W, H, P), optional
+            The event sensor; default ``(W, H, 2)`` of the model's input.
+        time_window : int, optional
+            Bin width in microseconds, instead of a number of bins.
 
         Returns
         -------
@@ -104,6 +117,11 @@ class Simulator:
         """
         if not isinstance(backend, str) or backend not in BACKENDS:
             raise InputError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if events is not None:
+            if images is not None or spikes is not None:
+                raise InputError("give exactly one of images=..., spikes=... or events=...")
+            spikes = event_frames(self.model, events, sensor_size, None if time_window else timesteps, time_window)
+            timesteps = None
         x = self.input_spikes(images, spikes, timesteps, seed)
         if backend == "reference":
             run = ref.simulate(self.model, x, sam_gamma=self.sam_gamma, sam_layers=self.sam_layers,

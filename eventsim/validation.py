@@ -12,7 +12,8 @@ import numpy as np
 
 from . import fixed_point as fp
 from .errors import ModelFormatError
-from .topology import walk
+from .model import INPUT_ENCODINGS, READOUTS
+from .topology import walk, window_out
 
 #: Refuse models larger than this before allocating anything.
 MAX_NEURONS = 1 << 27
@@ -21,7 +22,7 @@ MAX_WEIGHTS = 1 << 28
 MAX_SIDE = 1 << 16
 
 
-def next_shape(kind, in_shape, flat, where, weight_shape=None):
+def next_shape(kind, in_shape, flat, where, weight_shape=None, window=None):
     """Output shape of one layer given its input; the shape-chaining rules.
 
     Parameters
@@ -37,6 +38,10 @@ def next_shape(kind, in_shape, flat, where, weight_shape=None):
         Location for error messages.
     weight_shape : tuple of int, optional
         Shape of the weight dataset for neuron layers.
+    window : dict, optional
+        ``stride`` and ``padding`` of a conv layer (default 1 and "same"),
+        ``kernel``, ``stride`` and ``padding`` of a pool (default 2, the
+        kernel, 0); each a pair ``(y, x)``.
 
     Returns
     -------
@@ -44,24 +49,29 @@ def next_shape(kind, in_shape, flat, where, weight_shape=None):
     out_flat : bool
     """
     c, h, w = in_shape
-    if kind in ("conv", "avgpool", "gap", "flatten") and flat:
+    window = window or {}
+    if kind in ("conv", "avgpool", "sumpool", "gap", "flatten") and flat:
         raise ModelFormatError(f"{where}: a {kind} layer needs a spatial (C, H, W) input, "
                                f"but its input is already flattened to {in_shape}")
     if kind == "conv":
         if weight_shape is None or len(weight_shape) != 4:
-            raise ModelFormatError(f"{where}: conv weight must be 4-D (C_out, C_in, k, k), got {weight_shape}")
+            raise ModelFormatError(f"{where}: conv weight must be 4-D (C_out, C_in, k_y, k_x), got {weight_shape}")
         c_out, c_in, kh, kw = weight_shape
         if c_in != c:
             raise ModelFormatError(f"{where}: conv weight has C_in={c_in} but its input has {c} channels")
-        if kh != kw or kh % 2 == 0 or kh < 1:
-            raise ModelFormatError(f"{where}: conv kernel must be square with odd size, got {kh}x{kw}")
         if c_out < 1:
             raise ModelFormatError(f"{where}: conv layer needs at least one output channel")
-        return (c_out, h, w), False
-    if kind == "avgpool":
-        if h < 2 or w < 2:
-            raise ModelFormatError(f"{where}: 2x2 avgpool needs H, W >= 2, got input {in_shape}")
-        return (c, h // 2, w // 2), False
+        stride = window.get("stride", (1, 1))
+        padding = window.get("padding", (kh // 2, kw // 2))
+        ho, wo = _window_out(where, "conv", (h, w), (kh, kw), stride, padding, max_pad=(kh - 1, kw - 1))
+        return (c_out, ho, wo), False
+    if kind in ("avgpool", "sumpool"):
+        kernel = window.get("kernel", (2, 2))
+        stride = window.get("stride", kernel)
+        padding = window.get("padding", (0, 0))
+        ho, wo = _window_out(where, kind, (h, w), kernel, stride, padding,
+                             max_pad=(kernel[0] // 2, kernel[1] // 2))
+        return (c, ho, wo), False
     if kind == "gap":
         return (c, 1, 1), True
     if kind == "flatten":
@@ -79,7 +89,33 @@ def next_shape(kind, in_shape, flat, where, weight_shape=None):
             raise ModelFormatError(f"{where}: {kind} layer needs at least one output neuron")
         return (c_out, 1, 1), True
     raise ModelFormatError(f"{where}: unknown layer kind {kind!r}; supported kinds are "
-                           "conv, avgpool, gap, flatten, dense, output")
+                           "conv, avgpool, sumpool, gap, flatten, dense, output")
+
+
+def _window_out(where, kind, size, kernel, stride, padding, max_pad):
+    """Checked output ``(H, W)`` of a sliding window (conv or pool)."""
+    for label, pair, low in (("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0)):
+        if len(pair) != 2 or min(pair) < low or max(pair) > MAX_SIDE:
+            raise ModelFormatError(f"{where}: {kind} {label} must be two integers in [{low}, {MAX_SIDE}] "
+                                   f"(y, x), got {tuple(pair)}")
+    if padding[0] > max_pad[0] or padding[1] > max_pad[1]:
+        limit = "k - 1 (padding larger than the kernel)" if kind == "conv" else "k // 2 (half the kernel)"
+        raise ModelFormatError(f"{where}: {kind} padding {tuple(padding)} exceeds {limit} for kernel "
+                               f"{tuple(kernel)}; expected at most {tuple(max_pad)}")
+    out = tuple(window_out(n, k, s, p) for n, k, s, p in zip(size, kernel, stride, padding))
+    if min(out) < 1:
+        raise ModelFormatError(f"{where}: {kind} kernel {tuple(kernel)} with padding {tuple(padding)} does not fit "
+                               f"the {size[0]}x{size[1]} input (output would be {out[0]}x{out[1]})")
+    return out
+
+
+def layer_window(layer) -> dict:
+    """The ``window`` argument of :func:`next_shape` for a layer object."""
+    if layer.kind == "conv":
+        return {"stride": layer.stride, "padding": layer.padding}
+    if layer.kind in ("avgpool", "sumpool"):
+        return {"kernel": layer.kernel, "stride": layer.stride, "padding": layer.padding}
+    return {}
 
 
 def check_input(input_shape, mean, std, where):
@@ -113,12 +149,24 @@ def check_ranges(layer, where):
     if not 0 <= layer.shift <= fp.SHIFT_MAX:
         raise ModelFormatError(f"{where}: shift must lie in [0, {fp.SHIFT_MAX}], got {layer.shift}")
     if layer.spiking:
-        if not 1 <= layer.theta <= fp.V_MAX:
-            raise ModelFormatError(f"{where}: theta must lie in [1, {fp.V_MAX}] (24-bit), got {layer.theta}")
+        theta = layer.theta
+        if theta.shape != (layer.out_shape[0],) or theta.min() < 1 or theta.max() > fp.V_MAX:
+            raise ModelFormatError(f"{where}: theta must be one value or one per channel ({layer.out_shape[0]}) in "
+                                   f"[1, {fp.V_MAX}] (24-bit), got {_span(theta)}")
         if not 0 <= layer.lam12 <= fp.LEAK_ONE:
             raise ModelFormatError(f"{where}: lam12 must lie in [0, {fp.LEAK_ONE}], got {layer.lam12}")
+    if layer.reset not in fp.RESET_MODES:
+        raise ModelFormatError(f"{where}: reset must be one of {fp.RESET_MODES}, got {layer.reset!r}")
+    if layer.readout not in READOUTS or (layer.kind != "output" and layer.readout != "accumulate"):
+        raise ModelFormatError(f"{where}: readout must be one of {READOUTS} (output layer only), got "
+                               f"{layer.readout!r}")
     if not (np.isfinite(layer.voltage_scale) and layer.voltage_scale > 0):
         raise ModelFormatError(f"{where}: voltage_scale must be finite and > 0, got {layer.voltage_scale}")
+
+
+def _span(arr) -> str:
+    arr = np.asarray(arr)
+    return f"shape {arr.shape}, values [{arr.min()}, {arr.max()}]" if arr.size else f"shape {arr.shape}"
 
 
 def check_layer_name(name, where):
@@ -129,15 +177,19 @@ def check_layer_name(name, where):
 
 
 def check_floats(layer, where):
-    """The float parameters are finite (the output layer's threshold may be +inf)."""
+    """The float parameters are finite (an accumulating output layer's threshold is +inf)."""
     fl = layer.floats
     for label, arr in (("weight", fl.weight), ("gain", fl.gain), ("bias", fl.bias)):
         if not np.all(np.isfinite(arr)):
             raise ModelFormatError(f"{where}/float/{label}: values must be finite (found NaN or inf)")
-    if not (np.isfinite(fl.leak) and (fl.threshold > 0 if layer.spiking else True)
-            and (np.isfinite(fl.threshold) or (not layer.spiking and fl.threshold == np.inf))):
-        raise ModelFormatError(f"{where}/float: threshold and leak must be finite (threshold > 0; +inf only for "
-                               f"the output layer), got threshold={fl.threshold}, leak={fl.leak}")
+    th = np.asarray(fl.threshold, np.float64)
+    good_th = np.all(np.isfinite(th) & (th > 0)) if layer.spiking else bool(np.all(th == np.inf))
+    if th.ndim == 1 and th.shape != (layer.out_shape[0],):
+        good_th = False
+    if not (np.isfinite(fl.leak) and good_th):
+        raise ModelFormatError(f"{where}/float: threshold (one value or one per channel) must be finite and > 0 "
+                               f"(+inf for an accumulating output layer) and leak finite, got threshold "
+                               f"{_span(th)}, leak={fl.leak}")
 
 
 def check_accumulator(layer, input_count, where):
@@ -160,6 +212,9 @@ def check_gain_steps(gain_steps, default_timesteps, where):
 def check_model(model, where: str):
     """Full check of an in-memory :class:`~eventsim.model.Model`."""
     check_input(model.input_shape, model.input_mean, model.input_std, where + ":/input")
+    if model.input_encoding not in INPUT_ENCODINGS:
+        raise ModelFormatError(f"{where}:/input: encoding must be one of {INPUT_ENCODINGS}, "
+                               f"got {model.input_encoding!r}")
     if not 1 <= model.default_timesteps <= fp.MAX_TIMESTEPS:
         raise ModelFormatError(f"{where}: default_timesteps must lie in [1, {fp.MAX_TIMESTEPS}], "
                                f"got {model.default_timesteps}")
@@ -175,7 +230,7 @@ def check_model(model, where: str):
     for i, (layer, fold) in enumerate(walk(model.layers, model.input_shape)):
         lw = f"{where}:/layers/{layer.name}"
         wshape = layer.weight.shape if layer.is_neuron else None
-        out, flat = next_shape(layer.kind, shape, flat, lw, wshape)
+        out, flat = next_shape(layer.kind, shape, flat, lw, wshape, layer_window(layer))
         if tuple(layer.in_shape) != tuple(shape) or tuple(layer.out_shape) != tuple(out):
             raise ModelFormatError(f"{lw}: declared shapes {layer.in_shape} -> {layer.out_shape} do not chain; "
                                    f"expected {shape} -> {out}")
@@ -188,7 +243,7 @@ def check_model(model, where: str):
             if layer.gain_steps not in (1, model.gain_steps):
                 raise ModelFormatError(f"{lw}/gain: {layer.gain_steps} rows, but other layers have "
                                        f"{model.gain_steps}; expected 1 or {model.gain_steps}")
-            check_accumulator(layer, fold.max_input_count, lw)
+            check_accumulator(layer, fold.max_input_count(model.input_max), lw)
             neurons += layer.num_neurons
             weights += layer.weight.size
         shape = out

@@ -58,7 +58,8 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
     model : eventsim.Model or str or Path
         A model, or the path of a model file.
     spikes : array_like of int, shape (N, T, C, H, W), optional
-        Input spikes in {-1, 0, 1}.
+        Input spikes in {-1, 0, 1}, or signed int8 event counts for a model
+        with ``input_encoding == "counts"``.
     images : array_like of float, shape (N, C, H, W), optional
         Pixels in [0, 1], encoded with eventsim's seeded signed-Poisson
         encoder (give exactly one of ``spikes`` and ``images``).
@@ -87,7 +88,8 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
     eventsim.InputError
         Bad images, spikes or options (eventsim's own checks).
     lava_port.errors.UnsupportedModelError
-        The model breaks a limit of Lava's ``Conv``.
+        The model breaks a limit of Lava's ``Conv`` (24-bit output, int8
+        kernel size, stride, padding); the message names the layer.
     lava_port.errors.LavaRunError
         A Process crashed, or the run timed out.
     """
@@ -96,7 +98,7 @@ def run(model, spikes=None, *, images=None, timesteps=None, seed=0, sam_gamma=0.
     x = input_spikes(options.model, images, spikes, timesteps, seed)
     n, steps = x.shape[:2]
     conns = connections(options.model)
-    graph.check_supported(conns)
+    graph.check_supported(conns, options.model.input_max)
     plans = plan_layers(conns, options.sam_layers, record_spikes)
     num_steps = n * steps + plans[-1].offset
     if timeout is None:
@@ -240,8 +242,9 @@ def _assemble(model, plans, x, records, record_spikes) -> Result:
     """eventsim's Result from the sink files (axes back to (C, H, W))."""
     n, steps = x.shape[:2]
     zeros = np.zeros((n, steps), np.int64)
-    first = (np.abs(x).astype(np.int64) * fanout(plans[0].conn)[None, None]).sum(axis=(2, 3, 4))
-    counts = {"input": {key: np.abs(x).astype(np.int64).sum(axis=(2, 3, 4)) if key == "spikes" else zeros.copy()
+    magnitude = np.abs(x.astype(np.int64))  # |-128| does not fit int8
+    first = (magnitude * fanout(plans[0].conn)[None, None]).sum(axis=(2, 3, 4))
+    counts = {"input": {key: magnitude.sum(axis=(2, 3, 4)) if key == "spikes" else zeros.copy()
                         for key in COUNTER_NAMES}}
     sam, spikes, voltages = {}, {}, {}
     synops = first
@@ -255,12 +258,14 @@ def _assemble(model, plans, x, records, record_spikes) -> Result:
         if "sam" in rec:
             _, h, w = layer.out_shape
             sam[plan.name] = fp.sam_to_real(np.swapaxes(rec["sam"].reshape(n, steps, w, h), -1, -2))
-        if "spikes" in rec:
+        if "spikes" in rec and record_spikes:
             spikes[plan.name] = from_lava(rec["spikes"], layer.out_shape)
         if "voltage" in rec:
             voltages[plan.name] = from_lava(rec["voltage"], layer.out_shape).astype(np.int32)
     out = model.output_layer
-    v_out = records[-1]["voltage"].astype(np.int64)
-    logits = v_out * out.voltage_scale / steps
+    if out.spiking:
+        logits = records[-1]["spikes"].astype(np.int64).sum(axis=1).astype(np.float64)
+    else:
+        logits = records[-1]["voltage"].astype(np.int64) * out.voltage_scale / steps
     return Result(logits=logits, sam=sam, counts=counts, attrs={}, spikes=spikes if record_spikes else None,
                   voltages=voltages if record_spikes else None)

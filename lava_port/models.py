@@ -62,6 +62,7 @@ class PySamNeuronModel(_Guarded):
     gain: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
     bias: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     consts: np.ndarray = LavaPyType(np.ndarray, np.int64)
+    theta: np.ndarray = LavaPyType(np.ndarray, np.int64)
     schedule: np.ndarray = LavaPyType(np.ndarray, np.int64)
     fanout: np.ndarray = LavaPyType(np.ndarray, np.int64)
     decay: np.ndarray = LavaPyType(np.ndarray, np.int64)
@@ -105,11 +106,11 @@ class PySamNeuronModel(_Guarded):
         if t == 0:
             for state in (self.v, self.sam_trace, self.sam_t_last, self.sam_count):
                 state[...] = 0
-        shift, theta, lam12 = (int(c) for c in self.consts)
+        shift, lam12, reset_zero = (int(c) for c in self.consts)
         row = t if self.gain.shape[0] > 1 else 0
         v, fired, saturated = fp.neuron_step(self.v.astype(np.int64), current.astype(np.int64),
                                              self.gain[row].astype(np.int64), self.bias[row].astype(np.int64),
-                                             shift, theta, lam12)
+                                             shift, self.theta, lam12, bool(reset_zero))
         self.v[...] = v
         n_spikes = int(np.count_nonzero(fired))
         n_sam = 0

@@ -18,12 +18,13 @@ from lava.magma.core.process.variable import Var
 
 
 class SamNeuron(AbstractProcess):
-    """A layer of fixed-point LIF neurons with soft reset and an on-line SAM trace.
+    """A layer of fixed-point LIF/IF neurons with an on-line SAM trace.
 
     Per Lava step the neuron receives the synaptic sums ``I`` of its layer,
     and while the step belongs to a sample (see :mod:`lava_port.layout`)
     applies :func:`eventsim.fixed_point.neuron_step` (leak, per-step gain
-    and bias, soft reset, counted 24-bit saturation) and, for every neuron
+    and bias, per-channel threshold, reset by subtraction or to zero,
+    counted 24-bit saturation) and, for every neuron
     that spikes, the SAM trace update of DESIGN section 4 (paper Eq. 12-14).
 
     Parameters
@@ -32,8 +33,12 @@ class SamNeuron(AbstractProcess):
         Lava shape of the layer, ``(W, H, C)`` or ``(C,)``.
     gain, bias : ndarray of int, shape (T_g, C)
         ``G[t, c]`` (int16 range) and ``B[t, c]`` (24-bit, voltage units).
-    shift, theta, lam12 : int
-        Layer shift ``S``, threshold and Q12 leak.
+    shift, lam12 : int
+        Layer shift ``S`` and Q12 leak.
+    theta : int or ndarray of int64, shape (C,)
+        Threshold per channel (an int applies to every channel).
+    reset_zero : bool
+        Reset the voltage to zero after a spike instead of subtracting ``theta``.
     fanout : ndarray of int64, shape ``shape``
         Synaptic operations one spike of each neuron causes in the next layer.
     schedule : tuple of int
@@ -63,6 +68,10 @@ class SamNeuron(AbstractProcess):
 
     Vars
     ----
+    consts : int64, (3,)
+        ``(S, lam12, reset_zero)``.
+    theta : int64, (C,)
+        Threshold per channel (the last Lava axis).
     v : int32, ``shape``
         Voltage, 24-bit.
     sam_trace : int64, ``shape``
@@ -71,7 +80,7 @@ class SamNeuron(AbstractProcess):
         Step of the last spike and number of spikes in the current sample.
     """
 
-    def __init__(self, *, shape, gain, bias, shift, theta, lam12, fanout, schedule, decay,
+    def __init__(self, *, shape, gain, bias, shift, theta, lam12, reset_zero, fanout, schedule, decay,
                  sam, reference, segments, run_dir, name):
         record_size = sum(s.size for s in segments)
         super().__init__(shape=shape, segments=tuple(segments), run_dir=str(run_dir), name=name)
@@ -81,7 +90,9 @@ class SamNeuron(AbstractProcess):
         self.v = Var(shape=shape, init=np.zeros(shape, np.int32))
         self.gain = Var(shape=np.shape(gain), init=np.asarray(gain, np.int32))
         self.bias = Var(shape=np.shape(bias), init=np.asarray(bias, np.int32))
-        self.consts = Var(shape=(3,), init=np.array([shift, theta, lam12], np.int64))
+        channels = shape[-1]
+        self.consts = Var(shape=(3,), init=np.array([shift, lam12, bool(reset_zero)], np.int64))
+        self.theta = Var(shape=(channels,), init=np.broadcast_to(np.asarray(theta, np.int64), (channels,)).copy())
         self.schedule = Var(shape=(3,), init=np.asarray(schedule, np.int64))
         self.fanout = Var(shape=shape, init=np.asarray(fanout, np.int64))
         self.decay = Var(shape=np.shape(decay), init=np.asarray(decay, np.int64))

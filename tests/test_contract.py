@@ -17,7 +17,8 @@ from eventsim.kernels import interface
 from eventsim.model import synapse_count
 from eventsim.random_models import random_model
 from eventsim.result import ATTRS, COUNTER_NAMES, SAM_CONVENTIONS
-from eventsim.topology import Fold, connections, conv_taps, walk
+from eventsim.model import ShapeLayer
+from eventsim.topology import Fold, Pool, connections, conv_taps, walk
 from lava_port.layout import COUNTERS
 
 
@@ -100,19 +101,26 @@ def test_the_walk_folds_pools_and_global_pooling():
     seen = [(layer.name, fold) for layer, fold in walk(model.layers, model.input_shape)]
     assert [n for n, _ in seen] == model.layer_names
     folds = dict(seen)
-    assert folds["conv2"] == Fold("conv1", (4, 20, 12), 4, (4, 5, 3), 0)
-    assert folds["fc1"] == Fold("conv2", (5, 5, 3), 1, (5, 5, 3), 15)
+    p2 = Pool((2, 2), (2, 2), (0, 0))
+    assert folds["conv2"] == Fold("conv1", (4, 20, 12), (p2, p2), (4, 5, 3), 0, 1 / 16)
+    assert folds["fc1"] == Fold("conv2", (5, 5, 3), (), (5, 5, 3), 15, 1 / 15)
     assert folds["out"] == Fold.start("fc1", (6, 1, 1))
+    assert folds["conv2"].pool == 4 and folds["fc1"].pool == 1
     assert [c.source for c in connections(model)] == ["input", "conv1", "conv2", "fc1"]
-    assert folds["fc1"].max_input_count == 15 and folds["conv2"].max_input_count == 16
+    assert folds["fc1"].max_input_count() == 15 and folds["conv2"].max_input_count() == 16
+    assert folds["conv2"].max_input_count(128) == 16 * 128
     # the averaging folded into the next gain: the builder's former running division, bit for bit
     for pools, area in itertools.product(range(4), (0, 1, 3, 49, 63)):
         avg = 1.0
-        for _ in range(pools):
+        fold = Fold.start("x", (1, 2**pools, 2**pools))
+        for i in range(pools):
             avg /= 4.0
+            side = 2 ** (pools - i)
+            fold = fold.then(ShapeLayer(f"p{i}", "avgpool", (1, side, side), (1, side // 2, side // 2)))
         if area:
             avg /= area
-        assert Fold("x", (1, 1, 1), 2**pools, (1, 1, 1), area).average == avg
+            fold = fold.then(ShapeLayer("g", "gap", (1, area, 1), (1, 1, 1)))
+        assert fold.average == avg
 
 
 def _ep(name, value):

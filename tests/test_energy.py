@@ -10,7 +10,7 @@ from eventsim import Simulator
 from eventsim.cli import main
 from eventsim.model_io import save_model
 from eventsim.random_models import random_model
-from eventsim.reference import conv_same
+from eventsim.reference import conv2d
 from eventsim.result import COUNTER_NAMES, Result
 from eventsim.topology import connections
 
@@ -131,7 +131,8 @@ def test_dense_equals_an_all_ones_forward(run):
         c_in, h, w = conn.pooled_shape
         if layer.kind == "conv":
             k = layer.kernel_size
-            ones = conv_same(np.ones((1, c_in, h, w), np.int64), np.ones((layer.out_shape[0], c_in, k, k)))
+            ones = conv2d(np.ones((1, c_in, h, w), np.int64), np.ones((layer.out_shape[0], c_in, k, k)), (1, 1),
+                          (k // 2, k // 2))
             assert dense[layer.name] == int(ones.sum())
         else:
             f_in = c_in if conn.gap else c_in * h * w

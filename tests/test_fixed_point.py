@@ -52,18 +52,24 @@ def test_saturate_clamps_to_24_bits(u):
 
 
 @given(voltages, st.integers(-(2**20), 2**20), st.integers(fp.GAIN_MIN, fp.GAIN_MAX),
-       st.integers(fp.V_MIN, fp.V_MAX), st.integers(0, 30), st.integers(1, fp.V_MAX), st.integers(0, 4096))
-def test_neuron_step_matches_naive(v, current, gain, bias, shift, theta, lam12):
+       st.integers(fp.V_MIN, fp.V_MAX), st.integers(0, 30), st.integers(1, fp.V_MAX), st.integers(0, 4096),
+       st.booleans())
+def test_neuron_step_matches_naive(v, current, gain, bias, shift, theta, lam12, reset_zero):
     spike = v > theta
-    u = naive_leak(v, lam12) + naive_round_shift(gain * current, shift) + bias - theta * spike
+    kept = naive_leak(v, lam12)
+    if reset_zero:
+        u = (0 if spike else kept) + naive_round_shift(gain * current, shift) + bias
+    else:
+        u = kept + naive_round_shift(gain * current, shift) + bias - theta * spike
     want = min(max(u, fp.V_MIN), fp.V_MAX)
-    got, s, sat = fp.neuron_step(np.int64(v), np.int64(current), np.int64(gain), np.int64(bias), shift, theta, lam12)
+    got, s, sat = fp.neuron_step(np.int64(v), np.int64(current), np.int64(gain), np.int64(bias), shift, theta, lam12,
+                                 reset_zero)
     assert (int(got), bool(s), bool(sat)) == (want, spike, want != u)
 
 
 def test_output_theta_never_spikes():
     v, s, _ = fp.neuron_step(np.int64(fp.V_MAX), np.int64(10**6), np.int64(fp.GAIN_MAX), np.int64(0), 0,
-                             fp.OUTPUT_THETA, fp.LEAK_ONE)
+                             fp.OUTPUT_THETA, fp.LEAK_ONE, False)
     assert not s and v == fp.V_MAX
 
 

@@ -131,7 +131,7 @@ def test_pool_input_twin(seed, c_out, k, pools, density, side):
     _, h, w = conn.target.out_shape
     grid = np.full((h + k - 1) * (w + k - 1) * 2, 7, np.int16)
     n_in, ops = module.pool_input(x[0], grid, plan.geometry)
-    pooled = ref.sum_pool(x[0].astype(np.int64), conn.pool)
+    pooled = ref.pool_chain(x[0].astype(np.int64), conn.pools)
     inner = grid.reshape(h + k - 1, w + k - 1, 2)[k // 2 : k // 2 + h, k // 2 : k // 2 + w]
     np.testing.assert_array_equal(inner, pooled.transpose(1, 2, 0))
     _, want_ops = ref.synaptic_input(conn, x.astype(np.int64))
@@ -152,7 +152,7 @@ def test_update_layer_twin(seed, c_out, positions, steps, leak, shift):
     nw = (c_out + 63) // 64
     words = np.full(positions * nw, 99, np.uint64)
     v_want, _, sat = fp.neuron_step(vol.astype(np.int64), cur.astype(np.int64), np.tile(gain[t], positions),
-                                    np.tile(bias[t], positions), shift, params.theta, leak)
+                                    np.tile(bias[t], positions), shift, params.theta, leak, False)
     spikes = (v_want > params.theta).reshape(1, positions, c_out).transpose(0, 2, 1)[..., None]
     n_sat, n_spk = neurons.update_layer(t, vol, cur, params, words)
     np.testing.assert_array_equal(vol, v_want)

@@ -29,7 +29,8 @@ def test_round_trip_is_identical(model, model_file):
         for name in ("weight", "gain", "bias"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
             np.testing.assert_array_equal(getattr(a.floats, name), getattr(b.floats, name))
-        assert (a.shift, a.theta, a.lam12, a.voltage_scale) == (b.shift, b.theta, b.lam12, b.voltage_scale)
+        assert (a.shift, a.lam12, a.voltage_scale) == (b.shift, b.lam12, b.voltage_scale)
+        np.testing.assert_array_equal(a.theta, b.theta)
         assert a.quant_error == b.quant_error
 
 
@@ -59,7 +60,7 @@ def replace(f, where, data):
 
 BAD_EDITS = [
     ("format", lambda f: f.attrs.__setitem__("format", "something-else"), r"not an eventsim model file"),
-    ("version", lambda f: f.attrs.__setitem__("format_version", 2), r"unsupported format_version 2"),
+    ("version", lambda f: f.attrs.__setitem__("format_version", 3), r"unsupported format_version 3"),
     ("missing weight", lambda f: f["layers/conv1"].__delitem__("weight"), r"/layers/conv1/weight: missing dataset"),
     ("missing float", lambda f: f["layers/conv1/float"].__delitem__("gain"), r"conv1/float/gain: missing dataset"),
     ("missing mean", lambda f: f["input"].__delitem__("mean"), r"/input/mean: missing dataset"),
@@ -76,7 +77,7 @@ BAD_EDITS = [
     ("bias range", lambda f: replace(f, "layers/conv1/bias", np.full(f["layers/conv1/bias"].shape, 2**23, np.int32)),
      r"conv1/bias: values must lie in \[-8388607, 8388607\]"),
     ("shift", lambda f: f["layers/conv1"].attrs.__setitem__("shift", 60), r"shift must lie in \[0, 47\]"),
-    ("theta", lambda f: f["layers/conv1"].attrs.__setitem__("theta", 0), r"theta must lie in \[1, 8388607\]"),
+    ("theta", lambda f: f["layers/conv1"].attrs.__setitem__("theta", 0), r"theta must be one value or one per channel .* in \[1, 8388607\]"),
     ("lam12", lambda f: f["layers/conv1"].attrs.__setitem__("lam12", 5000), r"lam12 must lie in \[0, 4096\]"),
     ("gain rows", lambda f: [replace(f, f"layers/conv1/{n}", f[f"layers/conv1/{n}"][:4]) for n in
                              ("gain", "bias", "float/gain", "float/bias")],
@@ -166,7 +167,7 @@ def test_builder_quantization_errors_are_small():
         assert layer.quant_error["weight_rel_l2"] < 0.01  # int8 of Gaussian weights: ~0.6%
         assert layer.quant_error["gain_rel_max"] < 2.0**-14
         if layer.spiking:
-            assert layer.theta == 2**15
+            assert layer.uniform_theta == 2**15
             assert layer.quant_error["bias_abs_max"] <= 0.5 / 2**15 + 1e-12
 
 
@@ -177,4 +178,4 @@ def test_pool_factor_is_folded_into_gain():
     # 1/4 for the 2x2 pool and 1/(2*2) for the global pool over the pooled 2x2 map.
     assert model.layer("out").floats.gain[0, 0] == pytest.approx(1 / 16)
     assert model.layer("out").out_shape == (1, 1, 1) and model.num_classes == 1
-    assert fp.OUTPUT_THETA == model.layer("out").theta
+    assert fp.OUTPUT_THETA == model.layer("out").uniform_theta

@@ -109,6 +109,10 @@ class FoldedSNN(nn.Module):
 
     def __init__(self, model: Model):
         super().__init__()
+        if model.format_version > 1:
+            raise ConfigError(f"model {model.name!r} uses model-format-2 layers (strides, general pools, reset to "
+                              "zero, per-channel thresholds, spiking output or count input); FoldedSNN rebuilds "
+                              "format-1 models only")
         self.cfg = FoldedConfig(tuple(model.input_shape), model.num_classes, model.default_timesteps,
                                 tuple(float(v) for v in model.input_mean), tuple(float(v) for v in model.input_std),
                                 model.max_timesteps())

@@ -73,7 +73,7 @@ def update_position(g, b, vrow, cur, neurons, words):
     n_sat = 0
     word = np.uint64(0)
     for j in range(COUT):
-        v, _, sat = fp.neuron_step(np.int64(vrow[j]), np.int64(cur[j]), g[j], b[j], shift, theta, lam12)
+        v, _, sat = fp.neuron_step(np.int64(vrow[j]), np.int64(cur[j]), g[j], b[j], shift, theta, lam12, False)
         vrow[j] = v
         cur[j] = 0
         n_sat += sat

@@ -76,7 +76,7 @@ def update_layer(t, vol, cur, neurons, words):
         for c in range(c_out):
             i = pos * c_out + c
             v, _, sat = fp.neuron_step(np.int64(vol[i]), np.int64(cur[i]), g[c], b[c], neurons.shift,
-                                       neurons.theta, neurons.lam12)
+                                       neurons.theta, neurons.lam12, False)
             vol[i] = v
             cur[i] = 0
             n_sat += sat

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ..errors import InputError
 from ..model import Model, NeuronLayer
 from ..topology import Connection, connections
 from . import dense
@@ -104,7 +105,7 @@ def input_fits_int16(weight: np.ndarray, pool: int, max_input: int = 1) -> bool:
 
 def _neurons(layer: NeuronLayer) -> Neurons:
     return Neurons(np.ascontiguousarray(layer.gain, np.int64), np.ascontiguousarray(layer.bias, np.int64),
-                   int(layer.shift), int(layer.theta), int(layer.lam12))
+                   int(layer.shift), int(layer.uniform_theta), int(layer.lam12))
 
 
 def _geometry(conn: Connection) -> Geometry:
@@ -145,6 +146,9 @@ def layer_plan(conn: Connection, source: int) -> LayerPlan:
 
 def build_plan(model: Model) -> tuple:
     """One :class:`LayerPlan` per neuron layer of ``model``, in order."""
+    if model.format_version > 1:
+        raise InputError(f"model {model.name!r}: the Numba engine does not run format-2 features yet; "
+                                    "use backend='reference'")
     conns = connections(model)
     index = {c.target.name: i for i, c in enumerate(conns)}
     return tuple(layer_plan(c, -1 if c.source == "input" else index[c.source]) for c in conns)

@@ -19,7 +19,7 @@ from lava.proc.conv import utils as lava_conv
 import lava_port
 from eventsim import ModelBuilder
 from eventsim import reference as ref
-from eventsim.topology import connections
+from eventsim.topology import Pool, connections
 from lava_port import graph, models
 from lava_port.layout import fanout, from_lava, plan_layers, to_lava
 from lava_port.processes import RecordSink, SamNeuron
@@ -36,7 +36,7 @@ def test_flipped_kernel_makes_lava_conv_a_cross_correlation(k):
     x = rng.integers(-1, 2, (3, 7, 9))
     lava = lava_conv.conv(to_lava(x).astype(np.int32), graph.conv_weight(w), (k, k), (1, 1), (k // 2, k // 2),
                           (1, 1), 1)
-    np.testing.assert_array_equal(lava, to_lava(ref.conv_same(x[None], w)[0]))
+    np.testing.assert_array_equal(lava, to_lava(ref.conv2d(x[None], w, (1, 1), (k // 2, k // 2))[0]))
 
 
 @pytest.mark.parametrize("channels", [3, 130])
@@ -46,7 +46,7 @@ def test_grouped_ones_conv_is_the_sum_pool(channels):
     weight, groups = graph.pool_weight(channels, (2, 2))
     assert groups <= 127 and channels % groups == 0
     lava = lava_conv.conv(to_lava(x).astype(np.int32), weight, (2, 2), (2, 2), (0, 0), (1, 1), groups)
-    np.testing.assert_array_equal(lava, to_lava(ref.sum_pool(x, 2)))
+    np.testing.assert_array_equal(lava, to_lava(ref.pool_sum(x, Pool((2, 2), (2, 2), (0, 0)))))
 
 
 def test_dense_columns_follow_lava_flattening():
@@ -96,8 +96,8 @@ def _find_models(proc):
 def test_lava_discovers_the_models_without_import_failures(tmp_path):
     """Lava executes every file of the package while discovering; all of them must import cleanly."""
     neuron = SamNeuron(shape=(2,), gain=np.ones((1, 2)), bias=np.zeros((1, 2)), shift=0, theta=1, lam12=4096,
-                       fanout=np.zeros(2), schedule=(1, 1, 1), decay=np.ones(2), sam=False, reference=False,
-                       segments=(), run_dir=tmp_path, name="n")
+                       reset_zero=False, fanout=np.zeros(2), schedule=(1, 1, 1), decay=np.ones(2), sam=False,
+                       reference=False, segments=(), run_dir=tmp_path, name="n")
     sink = RecordSink(size=1, segments=(), paths={}, schedule=(1, 1, 1), run_dir=tmp_path, name="s")
     for proc, model in ((neuron, models.PySamNeuronModel), (sink, models.PyRecordSinkModel)):
         found, failures = _find_models(proc)

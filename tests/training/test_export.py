@@ -66,7 +66,8 @@ def test_quantization_errors_within_documented_bounds(exported):
         g_real = layer.floats.gain.astype(np.float64) * s[None, :] / layer.voltage_scale
         assert np.all(np.abs(layer.gain / 2.0**layer.shift - g_real) <= 2.0 ** -(layer.shift + 1) * (1 + 1e-6))
         if layer.spiking:
-            assert layer.theta == 2**15 and layer.voltage_scale * layer.theta == pytest.approx(1.0, rel=1e-12)
+            assert layer.uniform_theta == 2**15
+            assert layer.voltage_scale * layer.uniform_theta == pytest.approx(1.0, rel=1e-12)
     assert set(model.provenance["quantization_error"]) == {"conv1", "conv2", "out"}
 
 
