@@ -1,12 +1,16 @@
-"""``eventsim evaluate MODEL --dataset synthshapes --split test --n N --backend eventsim|torch [--json]``.
+"""``eventsim evaluate MODEL --dataset synthshapes --split test --n N --backend eventsim|reference|torch [--json]``.
 
-Prints the accuracy and the per-layer spike rates.  ``--backend torch``
+Prints the accuracy and the per-layer spike rates.  ``--backend reference``
+runs the NumPy reference instead of the Numba engine (the same fixed-point
+arithmetic, bit for bit; slower, but it already runs every model-format-2
+feature).  ``--backend torch``
 runs the float network rebuilt from the model file
 (:func:`training.models.from_model_file`) on the same input spikes as
 eventsim.  With ``--json`` it prints one JSON object with ``accuracy`` (a
 fraction in [0, 1]), ``n``, ``spike_rates`` and the run settings.
 
-``--dataset synthshapes-dvs`` evaluates a model taking event counts on
+``--dataset synthshapes-dvs`` evaluates a model taking event counts
+(``input_encoding = "counts"``; other data sets need a Poisson model) on
 SynthShapes-DVS streams binned into the model's ``T`` steps: synthesized
 (``--cache-dir`` keeps them) or read from an ``eventsim dataset export
 --dataset synthshapes-dvs`` file given as ``--root EVENTS.h5``.
@@ -74,7 +78,8 @@ def main(argv, prog="eventsim evaluate") -> int:
     p.add_argument("--cache-dir", help="synthshapes-dvs: cache the synthesized streams here")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
-    p.add_argument("--backend", choices=("eventsim", "torch"), default="eventsim")
+    p.add_argument("--backend", choices=("eventsim", "reference", "torch"), default="eventsim",
+                   help="Numba engine (default), its NumPy reference twin, or the float network in PyTorch")
     p.add_argument("--timesteps", type=int, help="T (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="Poisson seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="SynthShapes seed (default 0)")
@@ -84,14 +89,18 @@ def main(argv, prog="eventsim evaluate") -> int:
     if args.n < 1:
         raise DatasetError(f"--n must be >= 1, got {args.n}")
     model = load_model(args.model)
+    encoding = model.input_encoding
+    if (encoding == "counts") != (args.dataset == "synthshapes-dvs"):
+        raise DatasetError(f"{args.model} takes {encoding!r} input; --dataset {args.dataset} gives "
+                           f"{'images' if args.dataset != 'synthshapes-dvs' else 'event counts'} (use "
+                           f"{'synthshapes-dvs' if encoding == 'counts' else 'synthshapes or folder'})")
     images, labels = _data(args, model)
-    encoding = "counts" if args.dataset == "synthshapes-dvs" else "signed-poisson"
     t0 = time.perf_counter()
-    if args.backend == "eventsim":
+    if args.backend in ("eventsim", "reference"):
         from .evaluate import evaluate_eventsim
 
         ev = evaluate_eventsim(model, images, args.timesteps, args.seed, args.batch_size, progress=not args.json,
-                               encoding=encoding)
+                               encoding=encoding, backend=args.backend)
     else:
         from .evaluate import evaluate_snn
         from .folded import FoldedSNN

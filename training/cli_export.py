@@ -17,12 +17,15 @@ from eventsim.io import check_output_path
 from eventsim.model_io import save_model
 
 
-def fidelity_report(net, model, n, seed=0, progress=True, cache_dir=None) -> dict:
+def fidelity_report(net, model, n, seed=0, progress=True, cache_dir=None, backend="eventsim") -> dict:
     """Float (torch) vs eventsim on the first ``n`` SynthShapes test images, same input spikes.
 
     A network taking ``"counts"`` is measured on the first ``n``
     SynthShapes-DVS test streams instead (:func:`training.dvs.dvs_frames`,
-    ``T`` = the model's steps; ``cache_dir`` as there).
+    ``T`` = the model's steps; ``cache_dir`` as there).  ``backend``:
+    ``"eventsim"`` (the Numba engine) or ``"reference"`` (its bit-exact
+    NumPy twin, which already runs model-format-2 files such as counts
+    networks).
 
     Returns
     -------
@@ -46,10 +49,10 @@ def fidelity_report(net, model, n, seed=0, progress=True, cache_dir=None) -> dic
             0, n, progress=progress)
     fl = evaluate_snn(net, images, seed=seed, progress=progress, encoding=encoding)
     t0 = time.perf_counter()
-    ev = evaluate_eventsim(model, images, seed=seed, progress=progress, encoding=encoding)
+    ev = evaluate_eventsim(model, images, seed=seed, progress=progress, encoding=encoding, backend=backend)
     seconds = time.perf_counter() - t0
     return {
-        "n": int(n), "seed": int(seed), "split": "test", "dataset": "synthshapes-dvs" if encoding == "counts"
+        "n": int(n), "seed": int(seed), "split": "test", "backend": backend, "dataset": "synthshapes-dvs" if encoding == "counts"
         else "synthshapes",
         "float_accuracy": fl.accuracy(labels), "eventsim_accuracy": ev.accuracy(labels),
         "agreement": agreement(fl.predictions, ev.predictions),
@@ -58,10 +61,12 @@ def fidelity_report(net, model, n, seed=0, progress=True, cache_dir=None) -> dic
     }
 
 
-def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, extra=None, cache_dir=None):
+def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, extra=None, cache_dir=None,
+                      backend="eventsim"):
     """Export ``ckpt_path`` to ``out_path``; with ``evaluate_n`` measure and record accuracies.
 
-    ``cache_dir``: SynthShapes-DVS stream cache of the evaluation (counts networks).
+    ``cache_dir``: SynthShapes-DVS stream cache of the evaluation (counts networks); ``backend``: as
+    :func:`fidelity_report`.
 
     Returns
     -------
@@ -84,7 +89,7 @@ def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, 
     for name, err in model.provenance["quantization_error"].items():
         print(f"  {name:>8s}: " + ", ".join(f"{k} {v:.2e}" for k, v in err.items()))
     if evaluate_n > 0:
-        report = fidelity_report(net, model, evaluate_n, seed, progress, cache_dir)
+        report = fidelity_report(net, model, evaluate_n, seed, progress, cache_dir, backend)
         prov = dict(model.provenance, float_accuracy={"split": "test", "n": report["n"],
                                                       "value": report["float_accuracy"]},
                     evaluation=report)
@@ -108,10 +113,13 @@ def main(argv, prog="eventsim export") -> int:
                         "SynthShapes-DVS) test items (default 0: skip)")
     p.add_argument("--seed", type=int, default=0, help="Poisson seed of the evaluation (default 0)")
     p.add_argument("--cache-dir", help="counts networks: SynthShapes-DVS stream cache of the evaluation")
+    p.add_argument("--eval-backend", choices=("eventsim", "reference"), default="eventsim",
+                   help="fixed-point backend of --evaluate: the Numba engine (default) or its NumPy reference twin")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     export_and_report(args.checkpoint, args.out, args.evaluate, args.seed, progress=not args.quiet,
-                      extra={"export_command": shlex.join(prog.split() + list(argv))}, cache_dir=args.cache_dir)
+                      extra={"export_command": shlex.join(prog.split() + list(argv))}, cache_dir=args.cache_dir,
+                      backend=args.eval_backend)
     return 0
 
 

@@ -55,6 +55,8 @@ def build_train_parser(prog="eventsim train") -> argparse.ArgumentParser:
     p.add_argument("--export", help="also export the final SNN to this model file (.h5)")
     p.add_argument("--evaluate", type=int, default=0, metavar="N",
                    help="with --export: measure float and eventsim accuracy on N test images")
+    p.add_argument("--eval-backend", choices=("eventsim", "reference"), default="eventsim",
+                   help="fixed-point backend of --evaluate: the Numba engine (default) or its NumPy reference twin")
     p.add_argument("--synops-weight", type=float, default=0.0,
                    help="SNN: weight of the estimated synaptic operations (fraction of the dense count) in the "
                         "loss; 0 = off (default). See docs/training.md")
@@ -111,7 +113,7 @@ def main(argv, prog="eventsim train") -> int:
         from .cli_export import export_and_report
 
         export_and_report(args.out, args.export, args.evaluate, progress=not args.quiet,
-                          extra={"train_seconds": seconds}, cache_dir=args.cache_dir)
+                          extra={"train_seconds": seconds}, cache_dir=args.cache_dir, backend=args.eval_backend)
     return 0
 
 

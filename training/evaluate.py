@@ -116,7 +116,7 @@ def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=Fa
 
 
 def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, progress=False,
-                      encoding="signed-poisson") -> Evaluation:
+                      encoding="signed-poisson", backend="eventsim") -> Evaluation:
     """Run the event-driven simulator (no SAM) on the same input spikes as :func:`evaluate_snn`.
 
     Parameters
@@ -127,6 +127,9 @@ def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, prog
         Default ``model.default_timesteps``.
     seed, batch_size, progress, encoding
         As :func:`evaluate_snn`.
+    backend : {"eventsim", "reference"}
+        The Numba engine or the NumPy reference (bit-exact twins; the
+        reference also runs model-format-2 features the engine does not yet).
 
     Returns
     -------
@@ -142,7 +145,7 @@ def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, prog
             spikes = sim.input_spikes(spikes=images[a:b])
         else:
             spikes = sim.input_spikes(images=images[a:b], timesteps=steps, seed=seed, start_index=a)
-        res = sim.run(spikes=spikes)
+        res = sim.run(spikes=spikes, backend=backend)
         logits.append(res.logits)
         neurons = res.attrs["neurons"]
         for name in ["input"] + sim.model.spiking_layers:

@@ -37,7 +37,7 @@ def test_train_on_counts_records_the_encoding_and_caches_the_streams(trained):
     assert len(cached) == 16 and cached.params == SynthShapesDVS("train", size=16).params()
     model = load_model(trained / "snn.h5")
     assert tuple(model.input_shape) == (2, 16, 16) and model.default_timesteps == 4
-    assert model.provenance["net"]["input_encoding"] == "counts"
+    assert model.input_encoding == "counts" and model.provenance["net"]["input_encoding"] == "counts"
 
 
 def test_cached_frames_equal_fresh_ones(trained):
@@ -63,20 +63,42 @@ def test_counts_go_straight_into_the_first_layer():
         net.encode(torch.zeros(3, 2, 16, 16))
 
 
-def test_evaluate_on_synthshapes_dvs(trained, capsys):
+@pytest.mark.parametrize("backend", ["reference", "torch"])
+def test_evaluate_on_synthshapes_dvs(trained, capsys, backend):
     cache = str(trained / "cache")
     assert main(["evaluate", str(trained / "snn.h5"), "--dataset", "synthshapes-dvs", "--n", "8", "--backend",
-                 "torch", "--cache-dir", cache, "--json"]) == 0
+                 backend, "--cache-dir", cache, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == 8 and 0.0 <= out["accuracy"] <= 1.0 and out["dataset"] == "synthshapes-dvs"
     assert set(out["spike_rates"]) == {"input", "conv1", "conv2"}
-    events = trained / "test.h5"
+    events = trained / f"test-{backend}.h5"
     assert main(["dataset", "export", "--dataset", "synthshapes-dvs", "--size", "16", "--n", "8", "--bins", "3",
                  "--out", str(events)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(trained / "snn.h5"), "--dataset", "synthshapes-dvs", "--root", str(events),
-                 "--n", "8", "--backend", "torch", "--json"]) == 0
+                 "--n", "8", "--backend", backend, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == out["accuracy"]      # the same streams
+
+
+def test_counts_model_file_and_data_set_must_match(trained, capsys):
+    assert main(["evaluate", str(trained / "snn.h5"), "--dataset", "synthshapes", "--n", "2"]) == 2
+    assert "takes 'counts' input" in capsys.readouterr().err
+
+
+def test_folded_twin_of_a_counts_model_follows_the_trained_network(trained):
+    """The model file's float network (FoldedSNN) runs on counts and agrees with the checkpoint's network."""
+    from training.checkpoint import load_network
+    from training.folded import FoldedSNN
+
+    net, _ = load_network(trained / "snn.pt")
+    model = load_model(trained / "snn.h5")
+    assert model.input_encoding == "counts" and model.format_version == 2
+    folded = FoldedSNN(model)
+    assert folded.cfg.input_encoding == "counts"
+    frames, _ = dvs_frames("test", 8, 16, 0, 4, progress=False)
+    a = evaluate_snn(net, frames, encoding="counts")
+    b = evaluate_snn(folded, frames, encoding="counts")
+    np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-4)
 
 
 def test_dataset_export_dvs(tmp_path, capsys):
@@ -129,3 +151,13 @@ def test_trainer_epoch_on_counts_learns_something():
     data = dvs_frames("train", 40, 16, 0, 4, progress=False)
     losses = [trainer.train_epoch(*data, progress=False)[0] for _ in range(4)]
     assert losses[-1] < losses[0]
+
+
+def test_export_evaluates_counts_networks_on_dvs_test_streams(trained, tmp_path, capsys):
+    out = tmp_path / "eval.h5"
+    assert main(["export", str(trained / "snn.pt"), str(out), "--evaluate", "6", "--eval-backend", "reference",
+                 "--cache-dir", str(trained / "cache"), "--quiet"]) == 0
+    report = load_model(out).provenance["evaluation"]
+    assert report["dataset"] == "synthshapes-dvs" and report["backend"] == "reference" and report["n"] == 6
+    assert 0.0 <= report["eventsim_accuracy"] <= 1.0 and report["spike_count_rel_diff"]["input"] == 0.0
+    assert "test accuracy on 6 SynthShapes-DVS streams" in capsys.readouterr().out
