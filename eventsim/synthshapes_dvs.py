@@ -225,10 +225,15 @@ class SynthShapesDVS:
         ``frame_us`` must divide ``duration_us``.
     log_eps : float
         ``L = log(Y + log_eps)`` (default 0.1).
+    min_contrast : float
+        Least log contrast of the object's grey level to the background
+        under it (default 0.4, twice ``C``; 0 keeps SynthShapes' colours),
+        see :meth:`grey`.
     """
 
     def __init__(self, split="train", size=DEFAULT_SIZE, seed=0, length=None, contrast=0.2, contrast_sigma=0.03,
-                 noise_rate=1.0, amplitude=3.0, duration_us=DEFAULT_DURATION_US, frame_us=1000, log_eps=0.1):
+                 noise_rate=1.0, amplitude=3.0, duration_us=DEFAULT_DURATION_US, frame_us=1000, log_eps=0.1,
+                 min_contrast=0.4):
         self.shapes = SynthShapes(split, size=size, seed=seed, length=length)
         if self.shapes.height != self.shapes.width:
             raise DatasetError(f"SynthShapes-DVS needs a square sensor, got size {size}")
@@ -237,6 +242,7 @@ class SynthShapesDVS:
                   (noise_rate >= 0, f"noise_rate must be >= 0, got {noise_rate}"),
                   (amplitude >= 0, f"amplitude must be >= 0, got {amplitude}"),
                   (log_eps > 0, f"log_eps must be > 0, got {log_eps}"),
+                  (0 <= min_contrast <= 1, f"min_contrast must lie in [0, 1], got {min_contrast}"),
                   (frame_us >= 1 and duration_us >= 3 * frame_us and duration_us % frame_us == 0,
                    f"frame_us ({frame_us}) must be >= 1 and divide duration_us ({duration_us}) at least 3 times"))
         for ok, msg in checks:
@@ -244,7 +250,7 @@ class SynthShapesDVS:
                 raise DatasetError(msg)
         self.split, self.seed = split, int(seed)
         self.contrast, self.contrast_sigma, self.noise_rate = float(contrast), float(contrast_sigma), float(noise_rate)
-        self.amplitude, self.log_eps = float(amplitude), float(log_eps)
+        self.amplitude, self.log_eps, self.min_contrast = float(amplitude), float(log_eps), float(min_contrast)
         self.duration_us, self.frame_us = int(duration_us), int(frame_us)
 
     @property
@@ -263,7 +269,8 @@ class SynthShapesDVS:
         """The generation parameters (JSON-ready), as written in exported files."""
         return {"split": self.split, "size": self.size, "seed": self.seed, "contrast": self.contrast,
                 "contrast_sigma": self.contrast_sigma, "noise_rate": self.noise_rate, "amplitude": self.amplitude,
-                "duration_us": self.duration_us, "frame_us": self.frame_us, "log_eps": self.log_eps}
+                "duration_us": self.duration_us, "frame_us": self.frame_us, "log_eps": self.log_eps,
+                "min_contrast": self.min_contrast}
 
     def _rng(self, index, stream):
         return np.random.default_rng([self.seed, SPLITS[self.split], int(index), stream])
@@ -295,13 +302,45 @@ class SynthShapesDVS:
         out["p"] = rng.integers(0, 2, n)
         return out
 
+    def grey(self, index: int) -> np.ndarray:
+        r"""The grey scene of item ``index``: float64 (H, W) in [0, 1].
+
+        The luminance of SynthShapes item ``index``, except that an object
+        whose grey level is too close to the background's is lightened or
+        darkened.  With ``Y_o`` the mean luminance of the object's colour
+        field and ``Y_u`` that of the background under it (both over the
+        mask), the object's log contrast is
+        ``c = log((Y_o + eps) / (Y_u + eps))``.  If ``|c| < min_contrast``
+        the colour field is mixed with white (``c >= 0``) or black
+        (``c < 0``; the other one when the first cannot reach it), in the
+        proportion that gives ``|c| = min_contrast`` exactly, before the
+        image is composed as in SynthShapes
+        (``clip(bg (1 - alpha) + colour alpha + noise, 0, 1)``).  SynthShapes
+        picks the object's colour far from the background in RGB, which
+        leaves some objects nearly iso-luminant: an event camera cannot see
+        them (docs/events.md).
+        """
+        bg, alpha, colour, noise = self.shapes.layers(index)
+        luma = np.asarray(LUMA)
+        on = alpha >= 0.5
+        y_obj, y_under, eps = float((colour[on] @ luma).mean()), float((bg[on] @ luma).mean()), self.log_eps
+        c = np.log((y_obj + eps) / (y_under + eps))
+        if abs(c) < self.min_contrast:
+            up = (y_under + eps) * np.exp(self.min_contrast) - eps
+            down = (y_under + eps) * np.exp(-self.min_contrast) - eps
+            lighten = (c >= 0 and up <= 1) or down < 0
+            if lighten:
+                colour = colour + (up - y_obj) / (1 - y_obj) * (1 - colour)
+            else:
+                colour = colour * (down / y_obj)
+        image = np.clip(bg * (1 - alpha[:, :, None]) + colour * alpha[:, :, None] + noise, 0, 1)
+        return image @ luma
+
     def __getitem__(self, index: int) -> DVSSample:
         sample = self.shapes[index]
-        log_eps = self.log_eps
-        grey = luminance(sample.image)
         times = self.frame_times()
         offsets = saccade_offsets(times, self.amplitude, self.duration_us)
-        log_frames = np.log(shift_image(grey, offsets) + log_eps)
+        log_frames = np.log(shift_image(self.grey(index), offsets) + self.log_eps)
         ev = emit_events(log_frames, times, *self.thresholds(index))
         if self.noise_rate > 0:
             ev = np.concatenate([ev, self.noise(index)])

@@ -111,14 +111,34 @@ def test_event_count_grows_like_one_over_c_and_is_bounded_by_the_log_variation()
     """Without jitter or noise, N(C) C <= total variation of log I, N(C/2) >= 2 N(C)."""
     kw = dict(contrast_sigma=0.0, noise_rate=0.0, length=2)
     ds = SynthShapesDVS("val", **kw)
-    frames = np.log(shift_image(luminance(ds.shapes[0].image),
-                                saccade_offsets(ds.frame_times(), ds.amplitude, ds.duration_us)) + ds.log_eps)
+    frames = np.log(shift_image(ds.grey(0), saccade_offsets(ds.frame_times(), ds.amplitude, ds.duration_us))
+                    + ds.log_eps)
     variation = np.abs(np.diff(frames, axis=0)).sum()
     counts = {c: len(SynthShapesDVS("val", contrast=c, **kw)[0].events) for c in (0.4, 0.2, 0.1, 0.05)}
     for c in counts:
         assert counts[c] * c <= variation
     for c in (0.4, 0.2, 0.1):
         assert counts[c / 2] >= 2 * counts[c]
+
+
+def test_grey_scene_is_the_luminance_with_a_least_object_contrast():
+    """min_contrast=0 gives SynthShapes' luminance; the default lifts near-iso-luminant objects only."""
+    plain = SynthShapesDVS("test", length=60, min_contrast=0.0)
+    lifted = SynthShapesDVS("test", length=60)
+    changed = 0
+    for i in range(60):
+        np.testing.assert_allclose(plain.grey(i), luminance(plain.shapes[i].image), atol=1e-12)
+        mask, under = plain.shapes[i].mask, luminance(plain.shapes.background(i))
+        contrast = {name: abs(np.log((ds.grey(i)[mask].mean() + 0.1) / (under[mask].mean() + 0.1)))
+                    for name, ds in (("plain", plain), ("lifted", lifted))}
+        assert contrast["lifted"] >= 0.3                      # 0.4 over the mask's soft edge and the noise
+        if contrast["plain"] >= 0.5:
+            np.testing.assert_array_equal(lifted.grey(i), plain.grey(i))
+        changed += not np.array_equal(lifted.grey(i), plain.grey(i))
+    assert 0 < changed < 40
+    assert min(abs(np.log((plain.grey(i)[plain.shapes[i].mask].mean() + 0.1)
+                          / (luminance(plain.shapes.background(i))[plain.shapes[i].mask].mean() + 0.1)))
+               for i in range(60)) < 0.1                     # SynthShapes has nearly iso-luminant objects
 
 
 def test_noise_events_arrive_at_the_given_rate():
@@ -155,6 +175,8 @@ def test_bad_parameters_are_named():
         SynthShapesDVS("test", frame_us=7)
     with pytest.raises(DatasetError, match="split"):
         SynthShapesDVS("dev")
+    with pytest.raises(DatasetError, match="min_contrast"):
+        SynthShapesDVS("test", min_contrast=-0.1)
 
 
 @pytest.fixture(scope="module")

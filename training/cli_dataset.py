@@ -52,7 +52,8 @@ def _export_dvs(args) -> int:
                            f"{MAX_EXPORT_BYTES / 2**30:.0f} GiB; export fewer streams or bins")
     check_output_paths({"--out": args.out})
     ds = SynthShapesDVS(args.split, size=size, seed=args.seed, length=args.start + args.n, contrast=args.contrast,
-                        contrast_sigma=args.contrast_sigma, noise_rate=args.noise_rate, amplitude=args.amplitude)
+                        contrast_sigma=args.contrast_sigma, noise_rate=args.noise_rate, amplitude=args.amplitude,
+                        min_contrast=args.min_contrast)
     write_event_dataset(args.out, ds, args.start, args.n, args.bins, progress=True)
     print(f"wrote {args.out}  {args.n} SynthShapes-DVS {args.split} streams {ds.sensor_size}, "
           f"masks per bin ({args.bins} bins)")
@@ -81,6 +82,9 @@ def main(argv, prog="eventsim dataset") -> int:
     d.add_argument("--contrast-sigma", type=float, default=0.03, help="per-pixel threshold spread (default 0.03)")
     d.add_argument("--noise-rate", type=float, default=1.0, help="noise events per pixel and second (default 1)")
     d.add_argument("--amplitude", type=float, default=3.0, help="saccade triangle side, pixels (default 3)")
+    d.add_argument("--min-contrast", type=float, default=0.4,
+                   help="least log contrast of the object to the background under it (default 0.4; 0 = plain "
+                        "luminance)")
     args = p.parse_args(argv)
     if args.n < 1 or args.start < 0:
         raise DatasetError(f"--n must be >= 1 and --start >= 0, got {args.n} and {args.start}")

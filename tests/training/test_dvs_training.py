@@ -104,12 +104,12 @@ def test_folded_twin_of_a_counts_model_follows_the_trained_network(trained):
 def test_dataset_export_dvs(tmp_path, capsys):
     out = tmp_path / "ev.h5"
     assert main(["dataset", "export", "--dataset", "synthshapes-dvs", "--split", "val", "--start", "3", "--n", "2",
-                 "--size", "16", "--bins", "5", "--noise-rate", "0", "--out", str(out)]) == 0
+                 "--size", "16", "--bins", "5", "--noise-rate", "0", "--min-contrast", "0.3", "--out", str(out)]) == 0
     data = EventDataset(out)
-    ds = SynthShapesDVS("val", size=16, noise_rate=0.0)
+    ds = SynthShapesDVS("val", size=16, noise_rate=0.0, min_contrast=0.3)
     assert data.indices.tolist() == [3, 4] and data.masks.shape == (2, 5, 16, 16)
     np.testing.assert_array_equal(data.stream(1), ds[4].events)
-    assert data.params["noise_rate"] == 0.0
+    assert data.params["noise_rate"] == 0.0 and data.params["min_contrast"] == 0.3
     assert main(["dataset", "export", "--dataset", "synthshapes-dvs", "--n", "2", "--labels", str(tmp_path / "l.npy"),
                  "--out", str(tmp_path / "x.h5")]) == 2
     assert "--labels: not with --dataset synthshapes-dvs" in capsys.readouterr().err
