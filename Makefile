@@ -13,7 +13,7 @@ VENV := .venv
 LAVA_VENV := .venv-lava
 PYTEST_FLAGS ?= -q
 
-.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model sparsity-tradeoff clean
+.PHONY: all venv lava-venv test test-core test-lava coverage demo bench bench-quick default-model sparse-model sparsity-tradeoff dvs-model clean
 
 all: test
 
@@ -85,3 +85,10 @@ sparsity-tradeoff: venv
 	$(VENV)/bin/python -m training.experiments.sparsity_tradeoff eventsim/data/default_model.h5 build/sparse-w2.h5 \
 	  eventsim/data/sparse_model.h5 build/sparse-w32.h5 --n 2000 \
 	  --json docs/img/sparsity/tradeoff.json --png docs/img/sparsity/pareto.png
+
+# The DVS model: a spiking VGG on SynthShapes-DVS event counts (docs/training.md, docs/events.md).
+# The synthesized streams are cached in build/dvs-cache (about 80 MB) and reused by later runs.
+dvs-model: venv
+	mkdir -p build
+	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --dvs-recipe --cache-dir build/dvs-cache \
+	  --out build/dvs_model.pt --export build/dvs_model.h5 --evaluate 2000

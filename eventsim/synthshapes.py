@@ -283,11 +283,28 @@ class SynthShapes:
         bg, noise = _background(self._rng(index, 0), self.height, self.width)
         return np.clip(bg + noise, 0, 1).transpose(2, 0, 1).astype(np.float32)
 
-    def __getitem__(self, index: int) -> Sample:
+    def layers(self, index: int) -> tuple:
+        """The parts item ``index`` is composed of: ``image = clip(bg (1 - alpha) + colour alpha + noise, 0, 1)``.
+
+        Returns
+        -------
+        bg : ndarray of float64, shape (H, W, 3)
+            The background before pixel noise.
+        alpha : ndarray of float64, shape (H, W)
+            Object coverage in [0, 1] (the mask is ``alpha >= 0.5``).
+        colour : ndarray of float64, shape (H, W, 3)
+            The object's shaded colour field.
+        noise : ndarray of float64, shape (H, W, 3)
+            Pixel noise.
+        """
         self._check(index)
-        label = self.label(index)
         bg, noise = _background(self._rng(index, 0), self.height, self.width)
-        alpha, colour = _object(self._rng(index, 1), label, self.height, self.width, bg)
+        alpha, colour = _object(self._rng(index, 1), self.label(index), self.height, self.width, bg)
+        return bg, alpha, colour, noise
+
+    def __getitem__(self, index: int) -> Sample:
+        bg, alpha, colour, noise = self.layers(index)
+        label = self.label(index)
         img = bg * (1 - alpha[:, :, None]) + colour * alpha[:, :, None] + noise
         mask = alpha >= 0.5
         ys, xs = np.nonzero(mask)

@@ -1,10 +1,19 @@
-"""``eventsim evaluate MODEL --dataset synthshapes --split test --n N --backend eventsim|torch [--json]``.
+"""``eventsim evaluate MODEL --dataset synthshapes --split test --n N --backend eventsim|reference|torch [--json]``.
 
-Prints the accuracy and the per-layer spike rates.  ``--backend torch``
+Prints the accuracy and the per-layer spike rates.  ``--backend reference``
+runs the NumPy reference instead of the Numba engine (the same fixed-point
+arithmetic, bit for bit; slower, but it already runs every model-format-2
+feature).  ``--backend torch``
 runs the float network rebuilt from the model file
 (:func:`training.models.from_model_file`) on the same input spikes as
 eventsim.  With ``--json`` it prints one JSON object with ``accuracy`` (a
 fraction in [0, 1]), ``n``, ``spike_rates`` and the run settings.
+
+``--dataset synthshapes-dvs`` evaluates a model taking event counts
+(``input_encoding = "counts"``; other data sets need a Poisson model) on
+SynthShapes-DVS streams binned into the model's ``T`` steps: synthesized
+(``--cache-dir`` keeps them) or read from an ``eventsim dataset export
+--dataset synthshapes-dvs`` file given as ``--root EVENTS.h5``.
 """
 from __future__ import annotations
 
@@ -17,8 +26,31 @@ from eventsim import load_model
 from .errors import DatasetError
 
 
+def _dvs_data(args, model):
+    steps = args.timesteps or model.default_timesteps
+    if args.root:
+        from eventsim.dvs_io import EventDataset
+
+        ds = EventDataset(args.root)
+        sensor = (model.input_shape[2], model.input_shape[1], model.input_shape[0])
+        if tuple(ds.sensor_size) != sensor:
+            raise DatasetError(f"{args.root}: sensor {ds.sensor_size} does not fit the model's input "
+                               f"{tuple(model.input_shape)} (expected sensor {sensor})")
+        n = min(args.n, len(ds))
+        return ds.frames(steps, 0, n, progress=not args.json), ds.labels[:n]
+    from .dvs import dvs_frames
+
+    if model.input_shape[0] != 2 or model.input_shape[1] != model.input_shape[2]:
+        raise DatasetError(f"synthshapes-dvs gives two polarity channels on a square sensor; the model takes "
+                           f"{tuple(model.input_shape)}")
+    return dvs_frames(args.split, args.n, model.input_shape[1], args.data_seed, steps, args.cache_dir,
+                      progress=not args.json)
+
+
 def _data(args, model):
     size = tuple(model.input_shape[1:])
+    if args.dataset == "synthshapes-dvs":
+        return _dvs_data(args, model)
     if args.dataset == "synthshapes":
         from .data import SynthShapes
 
@@ -40,11 +72,14 @@ def _data(args, model):
 def main(argv, prog="eventsim evaluate") -> int:
     p = argparse.ArgumentParser(prog=prog, description="Accuracy and per-layer spike rates of a model file.")
     p.add_argument("model", help="model file (.h5)")
-    p.add_argument("--dataset", choices=("synthshapes", "folder"), default="synthshapes")
-    p.add_argument("--root", help="with --dataset folder: the ImageFolder / Tiny-ImageNet directory")
+    p.add_argument("--dataset", choices=("synthshapes", "synthshapes-dvs", "folder"), default="synthshapes")
+    p.add_argument("--root", help="with --dataset folder: the ImageFolder / Tiny-ImageNet directory; with "
+                                  "synthshapes-dvs (optional): an exported EVENTS.h5 instead of synthesizing")
+    p.add_argument("--cache-dir", help="synthshapes-dvs: cache the synthesized streams here")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
-    p.add_argument("--backend", choices=("eventsim", "torch"), default="eventsim")
+    p.add_argument("--backend", choices=("eventsim", "reference", "torch"), default="eventsim",
+                   help="Numba engine (default), its NumPy reference twin, or the float network in PyTorch")
     p.add_argument("--timesteps", type=int, help="T (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="Poisson seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="SynthShapes seed (default 0)")
@@ -54,18 +89,24 @@ def main(argv, prog="eventsim evaluate") -> int:
     if args.n < 1:
         raise DatasetError(f"--n must be >= 1, got {args.n}")
     model = load_model(args.model)
+    encoding = model.input_encoding
+    if (encoding == "counts") != (args.dataset == "synthshapes-dvs"):
+        raise DatasetError(f"{args.model} takes {encoding!r} input; --dataset {args.dataset} gives "
+                           f"{'images' if args.dataset != 'synthshapes-dvs' else 'event counts'} (use "
+                           f"{'synthshapes-dvs' if encoding == 'counts' else 'synthshapes or folder'})")
     images, labels = _data(args, model)
     t0 = time.perf_counter()
-    if args.backend == "eventsim":
+    if args.backend in ("eventsim", "reference"):
         from .evaluate import evaluate_eventsim
 
-        ev = evaluate_eventsim(model, images, args.timesteps, args.seed, args.batch_size, progress=not args.json)
+        ev = evaluate_eventsim(model, images, args.timesteps, args.seed, args.batch_size, progress=not args.json,
+                               encoding=encoding, backend=args.backend)
     else:
         from .evaluate import evaluate_snn
         from .folded import FoldedSNN
 
         ev = evaluate_snn(FoldedSNN(model), images, args.timesteps, args.seed, args.batch_size,
-                          progress=not args.json)
+                          progress=not args.json, encoding=encoding)
     seconds = time.perf_counter() - t0
     out = {"model": str(args.model), "backend": args.backend, "dataset": args.dataset, "split": args.split,
            "n": int(len(labels)), "timesteps": args.timesteps or model.default_timesteps, "seed": args.seed,

@@ -17,8 +17,15 @@ from eventsim.io import check_output_path
 from eventsim.model_io import save_model
 
 
-def fidelity_report(net, model, n, seed=0, progress=True) -> dict:
+def fidelity_report(net, model, n, seed=0, progress=True, cache_dir=None, backend="eventsim") -> dict:
     """Float (torch) vs eventsim on the first ``n`` SynthShapes test images, same input spikes.
+
+    A network taking ``"counts"`` is measured on the first ``n``
+    SynthShapes-DVS test streams instead (:func:`training.dvs.dvs_frames`,
+    ``T`` = the model's steps; ``cache_dir`` as there).  ``backend``:
+    ``"eventsim"`` (the Numba engine) or ``"reference"`` (its bit-exact
+    NumPy twin, which already runs model-format-2 files such as counts
+    networks).
 
     Returns
     -------
@@ -32,14 +39,21 @@ def fidelity_report(net, model, n, seed=0, progress=True) -> dict:
     from .evaluate import evaluate_eventsim, evaluate_snn
     from .export import agreement, spike_count_error
 
-    images, labels, _, _ = SynthShapes("test", size=model.input_shape[1:], seed=0, length=n).arrays(
-        0, n, progress=progress)
-    fl = evaluate_snn(net, images, seed=seed, progress=progress)
+    encoding = net.cfg.input_encoding
+    if encoding == "counts":
+        from .dvs import dvs_frames
+
+        images, labels = dvs_frames("test", n, model.input_shape[1], 0, model.default_timesteps, cache_dir, progress)
+    else:
+        images, labels, _, _ = SynthShapes("test", size=model.input_shape[1:], seed=0, length=n).arrays(
+            0, n, progress=progress)
+    fl = evaluate_snn(net, images, seed=seed, progress=progress, encoding=encoding)
     t0 = time.perf_counter()
-    ev = evaluate_eventsim(model, images, seed=seed, progress=progress)
+    ev = evaluate_eventsim(model, images, seed=seed, progress=progress, encoding=encoding, backend=backend)
     seconds = time.perf_counter() - t0
     return {
-        "n": int(n), "seed": int(seed), "split": "test",
+        "n": int(n), "seed": int(seed), "split": "test", "backend": backend, "dataset": "synthshapes-dvs" if encoding == "counts"
+        else "synthshapes",
         "float_accuracy": fl.accuracy(labels), "eventsim_accuracy": ev.accuracy(labels),
         "agreement": agreement(fl.predictions, ev.predictions),
         "spike_rates": ev.spike_rates(), "spike_rates_float": fl.spike_rates(),
@@ -47,8 +61,12 @@ def fidelity_report(net, model, n, seed=0, progress=True) -> dict:
     }
 
 
-def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, extra=None):
+def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, extra=None, cache_dir=None,
+                      backend="eventsim"):
     """Export ``ckpt_path`` to ``out_path``; with ``evaluate_n`` measure and record accuracies.
+
+    ``cache_dir``: SynthShapes-DVS stream cache of the evaluation (counts networks); ``backend``: as
+    :func:`fidelity_report`.
 
     Returns
     -------
@@ -71,13 +89,14 @@ def export_and_report(ckpt_path, out_path, evaluate_n=0, seed=0, progress=True, 
     for name, err in model.provenance["quantization_error"].items():
         print(f"  {name:>8s}: " + ", ".join(f"{k} {v:.2e}" for k, v in err.items()))
     if evaluate_n > 0:
-        report = fidelity_report(net, model, evaluate_n, seed, progress)
+        report = fidelity_report(net, model, evaluate_n, seed, progress, cache_dir, backend)
         prov = dict(model.provenance, float_accuracy={"split": "test", "n": report["n"],
                                                       "value": report["float_accuracy"]},
                     evaluation=report)
         model = replace(model, provenance=prov)
         save_model(model, out_path)
-        print(f"test accuracy on {report['n']} images: float {report['float_accuracy']:.4f}, "
+        items = "images" if report["dataset"] == "synthshapes" else "SynthShapes-DVS streams"
+        print(f"test accuracy on {report['n']} {items}: float {report['float_accuracy']:.4f}, "
               f"eventsim {report['eventsim_accuracy']:.4f}, prediction agreement {report['agreement']:.4f}")
         for name, rate in report["spike_rates"].items():
             print(f"  {name:>8s}: spike rate {rate:.4f} (float {report['spike_rates_float'][name]:.4f}, "
@@ -90,12 +109,17 @@ def main(argv, prog="eventsim export") -> int:
     p.add_argument("checkpoint", help="SNN checkpoint (.pt) from 'eventsim train' or 'eventsim convert'")
     p.add_argument("out", help="model file to write (.h5)")
     p.add_argument("--evaluate", type=int, default=0, metavar="N",
-                   help="measure float and eventsim accuracy on N SynthShapes test images (default 0: skip)")
+                   help="measure float and eventsim accuracy on N SynthShapes (or, for a counts network, "
+                        "SynthShapes-DVS) test items (default 0: skip)")
     p.add_argument("--seed", type=int, default=0, help="Poisson seed of the evaluation (default 0)")
+    p.add_argument("--cache-dir", help="counts networks: SynthShapes-DVS stream cache of the evaluation")
+    p.add_argument("--eval-backend", choices=("eventsim", "reference"), default="eventsim",
+                   help="fixed-point backend of --evaluate: the Numba engine (default) or its NumPy reference twin")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     export_and_report(args.checkpoint, args.out, args.evaluate, args.seed, progress=not args.quiet,
-                      extra={"export_command": shlex.join(prog.split() + list(argv))})
+                      extra={"export_command": shlex.join(prog.split() + list(argv))}, cache_dir=args.cache_dir,
+                      backend=args.eval_backend)
     return 0
 
 

@@ -6,6 +6,8 @@ Torch is imported only by the torch evaluators, so ``eventsim evaluate
 Both backends see the *same* input spikes: :func:`eventsim.encode_poisson`
 with the seed and each image's index in the data set (``start_index``), so
 any difference between them comes from the fixed-point arithmetic alone.
+With ``encoding="counts"`` the inputs are event counts ``(N, T, C, H, W)``
+(:mod:`training.dvs`), given to both backends as they are.
 """
 from __future__ import annotations
 
@@ -60,7 +62,15 @@ def input_spikes(images, timesteps, seed, mean, std, start_index=0):
     return torch.from_numpy(x.astype(np.float32))
 
 
-def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=False) -> Evaluation:
+def _check_counts(frames, timesteps):
+    if frames.ndim != 5:
+        raise ValueError(f"counts input: expected (N, T, C, H, W) event counts, got shape {frames.shape}")
+    if timesteps is not None and int(timesteps) != frames.shape[1]:
+        raise ValueError(f"counts input: the frames have T={frames.shape[1]} bins, but timesteps={timesteps}")
+
+
+def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=False,
+                 encoding="signed-poisson") -> Evaluation:
     """Run a float SNN (``SpikingVGG`` or ``FoldedSNN``) in eval mode on eventsim's input spikes.
 
     Parameters
@@ -68,14 +78,15 @@ def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=Fa
     net : nn.Module
         Has ``cfg.timesteps``, ``cfg.mean``, ``cfg.std`` and
         ``forward(spikes, record=True) -> (logits, {layer: spikes})``.
-    images : ndarray of float, shape (N, C, H, W)
-        Pixels in [0, 1].
+    images : ndarray of float, shape (N, C, H, W), or of int8, shape (N, T, C, H, W)
+        Pixels in [0, 1], or event counts with ``encoding="counts"``.
     timesteps : int, optional
-        Default ``net.cfg.timesteps``.
+        Default ``net.cfg.timesteps`` (the frames' ``T`` for counts).
     seed : int
-        Encoder seed (image ``i`` uses stream ``[seed, i]``).
+        Encoder seed (image ``i`` uses stream ``[seed, i]``; unused for counts).
     batch_size : int
     progress : bool
+    encoding : {"signed-poisson", "counts"}
 
     Returns
     -------
@@ -84,11 +95,16 @@ def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=Fa
     import torch
 
     net.eval()
+    if encoding == "counts":
+        _check_counts(images, timesteps)
     steps = net.cfg.timesteps if timesteps is None else int(timesteps)
     logits, counts = [], {}
-    neurons = {"input": int(np.prod(images.shape[1:]))}
+    neurons = {"input": int(np.prod(images.shape[-3:]))}
     for a, b in _batches(len(images), batch_size, progress, "torch"):
-        spikes = input_spikes(images[a:b], steps, seed, net.cfg.mean, net.cfg.std, start_index=a)
+        if encoding == "counts":
+            spikes = torch.from_numpy(np.asarray(images[a:b], np.float32))
+        else:
+            spikes = input_spikes(images[a:b], steps, seed, net.cfg.mean, net.cfg.std, start_index=a)
         with torch.no_grad():
             out, rec = net(spikes, record=True)
         logits.append(out.double().numpy())
@@ -99,28 +115,37 @@ def evaluate_snn(net, images, timesteps=None, seed=0, batch_size=64, progress=Fa
     return Evaluation(np.concatenate(logits), {k: np.concatenate(v) for k, v in counts.items()}, neurons)
 
 
-def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, progress=False) -> Evaluation:
+def evaluate_eventsim(model, images, timesteps=None, seed=0, batch_size=64, progress=False,
+                      encoding="signed-poisson", backend="eventsim") -> Evaluation:
     """Run the event-driven simulator (no SAM) on the same input spikes as :func:`evaluate_snn`.
 
     Parameters
     ----------
     model : eventsim.Model or path
-    images : ndarray of float, shape (N, C, H, W)
+    images : ndarray of float, shape (N, C, H, W), or of int8, shape (N, T, C, H, W)
     timesteps : int, optional
         Default ``model.default_timesteps``.
-    seed, batch_size, progress
+    seed, batch_size, progress, encoding
         As :func:`evaluate_snn`.
+    backend : {"eventsim", "reference"}
+        The Numba engine or the NumPy reference (bit-exact twins; the
+        reference also runs model-format-2 features the engine does not yet).
 
     Returns
     -------
     Evaluation
     """
     sim = Simulator(model, sam_layers=[])
+    if encoding == "counts":
+        _check_counts(images, timesteps)
     steps = sim.model.default_timesteps if timesteps is None else int(timesteps)
     logits, counts, neurons = [], {}, {}
     for a, b in _batches(len(images), batch_size, progress, "eventsim"):
-        spikes = sim.input_spikes(images=images[a:b], timesteps=steps, seed=seed, start_index=a)
-        res = sim.run(spikes=spikes)
+        if encoding == "counts":
+            spikes = sim.input_spikes(spikes=images[a:b])
+        else:
+            spikes = sim.input_spikes(images=images[a:b], timesteps=steps, seed=seed, start_index=a)
+        res = sim.run(spikes=spikes, backend=backend)
         logits.append(res.logits)
         neurons = res.attrs["neurons"]
         for name in ["input"] + sim.model.spiking_layers:

@@ -137,7 +137,8 @@ def build_model(net: SpikingVGG, name="model", provenance=None):
         raise UnsupportedLayerError(f"only spiking VGGs export; got {type(net).__name__} "
                                     "(convert an ANN first with 'eventsim convert')")
     cfg = net.cfg
-    b = ModelBuilder(cfg.input_shape, mean=cfg.mean, std=cfg.std, name=name, default_timesteps=cfg.timesteps)
+    b = ModelBuilder(cfg.input_shape, mean=cfg.mean, std=cfg.std, name=name, default_timesteps=cfg.timesteps,
+                     input_encoding=cfg.input_encoding)
     depth = 0
     for lname, block in net.layers.items():
         kind = type(block)

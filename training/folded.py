@@ -45,6 +45,8 @@ class FoldedConfig:
         Input normalisation.
     max_timesteps : int
         Longest run the per-step gain table allows.
+    input_encoding : {"signed-poisson", "counts"}
+        The model file's: Poisson spikes in {-1, 0, 1} or event counts.
     """
 
     input_shape: tuple
@@ -53,6 +55,7 @@ class FoldedConfig:
     mean: tuple
     std: tuple
     max_timesteps: int
+    input_encoding: str = "signed-poisson"
 
 
 class _FoldedLayer(nn.Module):
@@ -109,13 +112,13 @@ class FoldedSNN(nn.Module):
 
     def __init__(self, model: Model):
         super().__init__()
-        if model.format_version > 1:
+        if not all(layer.is_v1 for layer in model.layers):
             raise ConfigError(f"model {model.name!r} uses model-format-2 layers (strides, general pools, reset to "
-                              "zero, per-channel thresholds, spiking output or count input); FoldedSNN rebuilds "
-                              "format-1 models only")
+                              "zero, per-channel thresholds or spiking output); FoldedSNN rebuilds format-1 layers "
+                              "only (with either input encoding)")
         self.cfg = FoldedConfig(tuple(model.input_shape), model.num_classes, model.default_timesteps,
                                 tuple(float(v) for v in model.input_mean), tuple(float(v) for v in model.input_std),
-                                model.max_timesteps())
+                                model.max_timesteps(), model.input_encoding)
         self.layers = nn.ModuleList(_FoldedLayer(conn) for conn in connections(model))
 
     @classmethod
@@ -124,7 +127,7 @@ class FoldedSNN(nn.Module):
         return cls(load_model(path))
 
     def forward(self, spikes: torch.Tensor, record: bool = False):
-        """Logits ``(N, K)`` from input spikes ``(N, T, C, H, W)`` in {-1, 0, 1}.
+        """Logits ``(N, K)`` from input spikes ``(N, T, C, H, W)`` in {-1, 0, 1} (or event counts).
 
         With ``record=True`` also return ``{layer: spikes (N, T, ...)}``.
         """

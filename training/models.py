@@ -39,8 +39,11 @@ from torch import nn
 from .errors import ConfigError
 from .neurons import BNTT, lif, lif_stepwise, normalize, poisson_spikes
 
-__all__ = ["ARCH_PRESETS", "AnnVGG", "BNTT", "NetConfig", "SpikingVGG", "build_network", "from_model_file",
+__all__ = ["ARCH_PRESETS", "INPUT_ENCODINGS", "AnnVGG", "BNTT", "NetConfig", "SpikingVGG", "build_network", "from_model_file",
            "lif", "lif_stepwise", "parse_arch", "poisson_spikes"]
+
+#: What the first layer receives (:class:`NetConfig`).
+INPUT_ENCODINGS = ("signed-poisson", "counts")
 
 #: Named architectures.  ``vgg11`` is the paper's VGG11 (Section 5.1) feature stack.
 ARCH_PRESETS = {
@@ -113,6 +116,11 @@ class NetConfig:
         Per-channel pixel normalization ``p = (image - mean) / std``.
     dropout : float
         Dropout probability of the ANN (ignored by SNNs).
+    input_encoding : {"signed-poisson", "counts"}
+        What the first layer receives: ``"signed-poisson"`` spikes drawn from
+        images (:meth:`SpikingVGG.encode`), or ``"counts"``: integer event
+        counts ``(N, T, C, H, W)`` (e.g. ``eventsim.events.to_frames``
+        frames) fed as they are, each adding its weight times the count.
     """
 
     arch: tuple
@@ -126,6 +134,7 @@ class NetConfig:
     mean: tuple = (0.5, 0.5, 0.5)
     std: tuple = (0.25, 0.25, 0.25)
     dropout: float = 0.2
+    input_encoding: str = "signed-poisson"
 
     def __post_init__(self):
         object.__setattr__(self, "arch", parse_arch(self.arch))
@@ -145,6 +154,8 @@ class NetConfig:
             (self.kernel_size % 2 == 1 and self.kernel_size >= 1, f"kernel_size must be odd, got {self.kernel_size}"),
             (min(self.std) > 0, f"std must be > 0, got {self.std}"),
             (0.0 <= self.dropout < 1.0, f"dropout must lie in [0, 1), got {self.dropout}"),
+            (self.input_encoding in INPUT_ENCODINGS,
+             f"input_encoding must be one of {INPUT_ENCODINGS}, got {self.input_encoding!r}"),
         )
         for ok, msg in checks:
             if not ok:
@@ -304,7 +315,17 @@ class SpikingVGG(nn.Module):
                 nn.init.xavier_uniform_(m.weight, gain=2.0)   # as the released BNTT code
 
     def encode(self, images, generator=None):
-        """Poisson spikes ``(N, T, C, H, W)`` for images ``(N, C, H, W)`` in [0, 1]."""
+        """The input spikes ``(N, T, C, H, W)`` of a batch.
+
+        ``"signed-poisson"``: Poisson spikes for images ``(N, C, H, W)`` in
+        [0, 1].  ``"counts"``: ``images`` are already event counts
+        ``(N, T, C, H, W)`` (any integer or float dtype); returned as float32.
+        """
+        if self.cfg.input_encoding == "counts":
+            if images.dim() != 5 or tuple(images.shape[2:]) != self.cfg.input_shape:
+                raise ConfigError(f"counts input: expected (N, T, {', '.join(map(str, self.cfg.input_shape))}), "
+                                  f"got {tuple(images.shape)}")
+            return images.to(torch.float32)
         return poisson_spikes(images, self.cfg.timesteps, self.cfg.mean, self.cfg.std, generator)
 
     def forward(self, spikes: torch.Tensor, record: bool = False):

@@ -28,6 +28,8 @@ from .models import NetConfig, build_network
 from .sparsity import forward_with_spikes, sparsity_penalty
 
 MILESTONES = (0.5, 0.7, 0.9)
+#: Training data sets; the second one needs ``input_encoding="counts"``.
+DATASETS = ("synthshapes", "synthshapes-dvs")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class TrainOptions:
         Items of the SynthShapes ``train`` and ``val`` splits used.
     data_seed : int
         SynthShapes seed.
+    dataset : {"synthshapes", "synthshapes-dvs"}
+        Images (Poisson-encoded) or SynthShapes-DVS event counts
+        (:mod:`training.dvs`, ``T`` bins = the network's timesteps; the
+        network must take ``input_encoding="counts"``).
     seed : int
         Initialisation, batch order and Poisson draws.
     threads : int
@@ -69,6 +75,7 @@ class TrainOptions:
     synops_weight: float = 0.0
     rate_weight: float = 0.0
     rate_target: float = 0.0
+    dataset: str = "synthshapes"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "train_size", "val_size", "threads"):
@@ -79,6 +86,8 @@ class TrainOptions:
         for name in ("synops_weight", "rate_weight"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if not 0 <= self.rate_target <= 1:
             raise ConfigError(f"rate_target must be a spike rate in [0, 1], got {self.rate_target}")
 
@@ -197,9 +206,9 @@ class Trainer:
         return total_loss / seen, correct / seen
 
     def validate(self, images, labels, seed=1) -> float:
-        """Float accuracy on held-out images (eventsim's Poisson stream for SNNs)."""
+        """Float accuracy on held-out images (eventsim's Poisson stream for SNNs) or event counts."""
         if self.kind == "snn":
-            return evaluate_snn(self.net, images, seed=seed).accuracy(labels)
+            return evaluate_snn(self.net, images, seed=seed, encoding=self.cfg.input_encoding).accuracy(labels)
         return evaluate_ann(self.net, images).accuracy(labels)
 
     def fit(self, out_path, train_data, val_data, progress=True, extra=None):
@@ -234,7 +243,7 @@ class Trainer:
 
 
 def train_run(kind, cfg: NetConfig, opts: TrainOptions, out_path, resume=None, progress=True, log=print,
-              extra=None):
+              extra=None, cache_dir=None):
     """Load data, train (or resume) and checkpoint; returns the :class:`Trainer`.
 
     Parameters
@@ -253,13 +262,33 @@ def train_run(kind, cfg: NetConfig, opts: TrainOptions, out_path, resume=None, p
     log : callable
     extra : dict, optional
         Stored in the checkpoint (e.g. the command line).
+    cache_dir : str or Path, optional
+        SynthShapes-DVS only: where the synthesized streams are cached
+        (:func:`training.dvs.dvs_frames`).
+
+    Raises
+    ------
+    ConfigError
+        A data set that does not match the network's input encoding.
     """
     trainer = Trainer.resume(resume, log) if resume else Trainer(kind, cfg, opts, log)
     size = trainer.cfg.input_shape[1:]
     o = trainer.opts
-    log(f"generating SynthShapes {size[0]}x{size[1]}: {o.train_size} train, {o.val_size} val (seed {o.data_seed})")
-    train_data = load_split("train", o.train_size, size, o.data_seed, progress)
-    val_data = load_split("val", o.val_size, size, o.data_seed, progress)
+    counts = trainer.cfg.input_encoding == "counts"
+    if counts != (o.dataset == "synthshapes-dvs") or (counts and kind != "snn"):
+        raise ConfigError(f"data set {o.dataset!r} cannot train a {kind} with input_encoding "
+                          f"{trainer.cfg.input_encoding!r}; SynthShapes-DVS needs an SNN taking 'counts'")
+    if counts:
+        from .dvs import dvs_frames
+
+        log(f"SynthShapes-DVS {size[0]}x{size[1]}, {trainer.cfg.timesteps} bins: {o.train_size} train, "
+            f"{o.val_size} val (seed {o.data_seed})")
+        train_data = dvs_frames("train", o.train_size, size[0], o.data_seed, trainer.cfg.timesteps, cache_dir, progress)
+        val_data = dvs_frames("val", o.val_size, size[0], o.data_seed, trainer.cfg.timesteps, cache_dir, progress)
+    else:
+        log(f"generating SynthShapes {size[0]}x{size[1]}: {o.train_size} train, {o.val_size} val "
+            f"(seed {o.data_seed})")
+        train_data = load_split("train", o.train_size, size, o.data_seed, progress)
+        val_data = load_split("val", o.val_size, size, o.data_seed, progress)
     trainer.fit(out_path, train_data, val_data, progress, extra)
     return trainer
-
