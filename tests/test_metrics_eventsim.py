@@ -59,3 +59,65 @@ def test_bad_maps():
         M.mask_energy(np.ones((2, 4, 4)), np.ones((3, 4, 4), bool))
     with pytest.raises(InputError, match="non-negative"):
         M.pointing_game(-np.ones((1, 4, 4)), np.ones((1, 4, 4), bool))
+
+
+def _centroid_loops(m):
+    """Twin of heat_centroid: plain loops over pixels."""
+    out = []
+    for one in m:
+        total = sx = sy = 0.0
+        for y in range(one.shape[0]):
+            for x in range(one.shape[1]):
+                total, sx, sy = total + one[y, x], sx + one[y, x] * x, sy + one[y, x] * y
+        out.append((sx / total, sy / total) if total > 0 else (np.nan, np.nan))
+    return np.array(out)
+
+
+def test_heat_centroid_equals_loops_on_random_maps():
+    rng = np.random.default_rng(3)
+    maps = rng.random((6, 5, 7)) * (rng.random((6, 5, 7)) < 0.3)
+    maps[2] = 0.0
+    got = M.heat_centroid(maps)
+    np.testing.assert_allclose(got, _centroid_loops(maps), rtol=1e-12)
+    assert np.isnan(got[2]).all() and np.isfinite(np.delete(got, 2, axis=0)).all()
+    np.testing.assert_allclose(M.heat_centroid(maps, (10, 14)), _centroid_loops(M.resize(maps, (10, 14))))
+
+
+def test_heat_centroid_known_answer_and_errors():
+    one = np.zeros((1, 4, 6))
+    one[0, 1, 4], one[0, 3, 0] = 3.0, 1.0                           # (x, y) = (4, 1) weight 3, (0, 3) weight 1
+    np.testing.assert_allclose(M.heat_centroid(one), [[3.0, 1.5]])
+    with pytest.raises(InputError, match=r"\(N, h, w\)"):
+        M.heat_centroid(np.zeros((2, 3)))
+    with pytest.raises(InputError, match="non-negative"):
+        M.heat_centroid(-one)
+
+
+def _dilate_loops(masks, radius):
+    out = np.zeros_like(masks)
+    for n, y, x in np.argwhere(masks):
+        for yy in range(masks.shape[1]):
+            for xx in range(masks.shape[2]):
+                if (yy - y) ** 2 + (xx - x) ** 2 <= radius**2:
+                    out[n, yy, xx] = True
+    return out
+
+
+@pytest.mark.parametrize("radius", [0, 1, 1.5, 2, 3.2])
+def test_dilate_equals_distance_loops(radius):
+    rng = np.random.default_rng(int(radius * 10))
+    masks = rng.random((3, 9, 11)) < 0.08
+    np.testing.assert_array_equal(M.dilate(masks, radius), _dilate_loops(masks, radius))
+
+
+def test_pointing_tolerance_counts_near_misses():
+    mask = np.zeros((1, 8, 8), bool)
+    mask[0, 2:4, 2:4] = True
+    near, far = np.zeros((1, 8, 8)), np.zeros((1, 8, 8))
+    near[0, 5, 3], far[0, 7, 7] = 1.0, 1.0                          # 2 px below the mask; 3*sqrt(2)+ away
+    assert M.pointing_game(near, mask).tolist() == [False]
+    assert M.pointing_game(near, mask, tolerance=2).tolist() == [True]
+    assert M.pointing_game(far, mask, tolerance=2).tolist() == [False]
+    assert M.pointing_game(np.zeros((1, 8, 8)), mask, tolerance=5).tolist() == [False]
+    with pytest.raises(InputError, match="tolerance"):
+        M.pointing_game(near, mask, tolerance=-1)
