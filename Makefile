@@ -91,4 +91,4 @@ sparsity-tradeoff: venv
 dvs-model: venv
 	mkdir -p build
 	OMP_WAIT_POLICY=PASSIVE nice -n 5 $(VENV)/bin/eventsim train --dvs-recipe --cache-dir build/dvs-cache \
-	  --out build/dvs_model.pt --export build/dvs_model.h5 --evaluate 2000
+	  --out build/dvs_model.pt --export eventsim/data/dvs_model.h5 --evaluate 2000

@@ -21,7 +21,7 @@ from .result import SAM_CONVENTIONS
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
     """The arguments ``eventsim run`` shares with ``python -m lava_port run``."""
-    r.add_argument("model", help="model file (.h5)")
+    r.add_argument("model", help="model file (.h5), or a packaged model: default, sparse, dvs")
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", help=".npy float array (N, C, H, W) in [0, 1]")
     src.add_argument("--spikes", help=".npy int array (N, T, C, H, W): spikes in {-1, 0, 1}, or int8 event counts for a "
@@ -55,6 +55,9 @@ def run_inputs(args):
     from .io import check_output_path
     from .model_io import load_model
 
+    from .assets import model_argument
+
+    args.model = model_argument(args.model)
     check_output_path(args.out, [args.model, args.images, args.spikes, args.events], "--out")
     if args.time_window is not None and not args.events:
         raise InputError("--time-window: only with --events")
@@ -94,10 +97,11 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_info(args) -> int:
+    from .assets import model_argument
     from .info import describe
     from .model_io import load_model
 
-    model = load_model(args.model, verify=args.verify)
+    model = load_model(model_argument(args.model), verify=args.verify)
     if args.json:
         print(json.dumps(describe(model, as_dict=True), indent=2, default=str))
     else:
@@ -158,7 +162,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_run)
 
     i = sub.add_parser("info", help="layers, shapes, neurons, synapses, bit widths, quantization error")
-    i.add_argument("model")
+    i.add_argument("model", help="model file (.h5), or a packaged model: default, sparse, dvs")
     i.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_verify_argument(i)
     i.set_defaults(func=_cmd_info)

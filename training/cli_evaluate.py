@@ -22,6 +22,7 @@ import json
 import time
 
 from eventsim import load_model
+from eventsim.assets import model_argument
 
 from .errors import DatasetError
 
@@ -71,7 +72,7 @@ def _data(args, model):
 
 def main(argv, prog="eventsim evaluate") -> int:
     p = argparse.ArgumentParser(prog=prog, description="Accuracy and per-layer spike rates of a model file.")
-    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("model", help="model file (.h5), or a packaged model: default, sparse, dvs")
     p.add_argument("--dataset", choices=("synthshapes", "synthshapes-dvs", "folder"), default="synthshapes")
     p.add_argument("--root", help="with --dataset folder: the ImageFolder / Tiny-ImageNet directory; with "
                                   "synthshapes-dvs (optional): an exported EVENTS.h5 instead of synthesizing")
@@ -88,6 +89,7 @@ def main(argv, prog="eventsim evaluate") -> int:
     args = p.parse_args(argv)
     if args.n < 1:
         raise DatasetError(f"--n must be >= 1, got {args.n}")
+    args.model = str(model_argument(args.model))
     model = load_model(args.model)
     encoding = model.input_encoding
     if (encoding == "counts") != (args.dataset == "synthshapes-dvs"):
