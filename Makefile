@@ -56,6 +56,7 @@ coverage: venv
 
 demo: venv
 	$(VENV)/bin/eventsim demo
+	$(VENV)/bin/eventsim demo --events
 
 bench: venv lava-venv
 	$(VENV)/bin/eventsim bench --out benchmarks/results

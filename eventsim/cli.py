@@ -121,9 +121,13 @@ def _cmd_demo(args) -> int:
     from .demo import run_demo
 
     if args.n < 1:
-        raise InputError(f"--n: expected at least 1 image, got {args.n}")
+        raise InputError(f"--n: expected at least 1 {'stream' if args.events else 'image'}, got {args.n}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out: {args.out} exists and is not a directory")
+    if args.events:
+        from .demo_events import run_event_demo
+
+        return run_event_demo(out_dir=args.out, n_streams=args.n)
     return run_demo(out_dir=args.out, n_images=args.n, seed=args.seed)
 
 
@@ -189,8 +193,11 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the default model with SAM and write pictures to ./demo-out")
     d.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
-    d.add_argument("--n", type=int, default=4, help="number of images (default 4)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--n", type=int, default=4, help="number of images or event streams (default 4)")
+    d.add_argument("--seed", type=int, default=0, help="Poisson encoder seed (images)")
+    d.add_argument("--events", action="store_true",
+                   help="run the DVS model on SynthShapes-DVS event streams instead: a GIF per stream with the events "
+                   "and SAM side by side (events_<i>.gif)")
     d.set_defaults(func=_cmd_demo)
 
     from .energy import CONSTANT_SETS, DEFAULT_SET

@@ -350,7 +350,8 @@ def test_5_full_disk_is_a_write_error(tmp_path, run_args):
 
 @pytest.mark.parametrize("args, fragment", [(["dataset", "export", "--size", "100000"], "--size"),
                                             (["dataset", "export", "--n", "100000000"], "GiB"),
-                                            (["demo", "--n", "0"], "--n"), (["demo", "--n", "-1"], "--n")])
+                                            (["demo", "--n", "0"], "--n"), (["demo", "--n", "-1"], "--n"),
+                                            (["demo", "--events", "--n", "0"], "at least 1 stream")])
 def test_5_absurd_counts_are_refused(capsys, tmp_path, args, fragment):
     status, out, err = cli(capsys, *args, "--out", tmp_path / ("x.npy" if args[0] == "dataset" else "demo"))
     assert_one_line_error(status, err, fragment)
