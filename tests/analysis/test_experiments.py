@@ -17,6 +17,7 @@ REQUIRED = {
     "gamma": ["gammas", "localization", "best_gamma"],
     "fgsm": ["epsilons", "accuracy", "l1_distance"],
     "multi-object": ["n_composites", "per_layer"],
+    "dvs-tracking": ["n_streams", "accuracy", "image_accuracy", "per_layer"],
 }
 COMMON = ["experiment", "scale", "command", "runtime_seconds", "cache_dir", "figures", "claims"]
 

@@ -16,6 +16,7 @@ EXPERIMENTS = {
     "gamma": ("gamma", "Fig. 8"),
     "fgsm": ("fgsm", "Fig. 7, 9"),
     "multi-object": ("multi_object", "Fig. 10"),
+    "dvs-tracking": ("dvs_tracking", "beyond the paper: SAM on moving objects, event input"),
 }
 
 
