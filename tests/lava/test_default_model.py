@@ -45,3 +45,21 @@ def test_default_model_on_two_synthshapes_images(convention):
                         record_spikes=True)
     assert_same_result(expected, got)
     assert_same_result(sim.run(spikes=spikes, record_spikes=True, backend="reference"), got)
+
+
+@pytest.mark.slow
+def test_dvs_model_on_two_event_streams():
+    """The packaged DVS model on two SynthShapes-DVS streams given as events: Lava == engine == reference."""
+    from eventsim.event_input import event_frames
+    from eventsim.synthshapes_dvs import SynthShapesDVS
+
+    model = load_model(default_model("dvs"))
+    ds = SynthShapesDVS("test", size=model.input_shape[-1], length=2)
+    events = [ds[i].events for i in range(2)]
+    sim = Simulator(model, sam_layers=model.spiking_layers)
+    expected = sim.run(events=events, sensor_size=ds.sensor_size, record_spikes=True)
+    got = lava_port.run(model, event_frames(model, events, ds.sensor_size), sam_layers=model.spiking_layers,
+                        record_spikes=True)
+    assert_same_result(expected, got)
+    assert_same_result(sim.run(events=events, sensor_size=ds.sensor_size, record_spikes=True, backend="reference"),
+                       got)
