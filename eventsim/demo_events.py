@@ -11,6 +11,8 @@ model's ``T`` steps.  Writes to the output folder:
 * ``events_<i>.npy``: the stream itself (structured ``x, y, t, p``), so that
   ``eventsim run MODEL --events events_0.npy`` reproduces the run;
 * ``events_result.h5``: the :class:`~eventsim.Result`;
+* ``events_index.html``: the interactive viewer (``eventsim view``) of the same
+  run with spikes recorded, each stream shown as its events summed over time;
 * ``events_summary.md``: predictions, events per stream, spikes and synaptic
   operations per layer, and how often SAM points at the object per layer.
 
@@ -49,7 +51,8 @@ def run_event_demo(out_dir="demo-out", n_streams=4, gamma=0.5) -> int:
     int
         0 on success.
     """
-    from .event_plots import events_sam_gif
+    from .event_plots import event_rgb, events_sam_gif
+    from .view import write_html
 
     path = default_model("dvs")
     model = load_model(path)
@@ -61,18 +64,21 @@ def run_event_demo(out_dir="demo-out", n_streams=4, gamma=0.5) -> int:
     print(f"eventsim demo --events: DVS model {path.name} ({model.name}, T={steps}) on {n_streams} "
           f"SynthShapes-DVS test streams")
     sim = Simulator(model, sam_gamma=gamma, sam_layers=model.spiking_layers)
-    result = sim.run(events=[s.events for s in samples], sensor_size=ds.sensor_size)
+    result = sim.run(events=[s.events for s in samples], sensor_size=ds.sensor_size, record_spikes=True)
     result.save(out / "events_result.h5")
-    written = [out / "events_result.h5"]
+    frames = np.stack([to_frames(s.events, ds.sensor_size, n_time_bins=steps) for s in samples])
+    pictures = np.stack([event_rgb(f.astype(np.int64).sum(0)).transpose(2, 0, 1) for f in frames])
+    written = [out / "events_result.h5", write_html(
+        result, pictures, out / "events_index.html",
+        title=f"eventsim demo --events: SAM over time, DVS model on {n_streams} SynthShapes-DVS streams")]
     masks = np.stack([ds.bin_masks(i, s.events, steps)[0] for i, s in enumerate(samples)])
     for i, s in enumerate(samples):
         save_npy(out / f"events_{i}.npy", s.events)
-        frames = to_frames(s.events, ds.sensor_size, n_time_bins=steps)
         title = (f"stream {i}: {CLASSES[s.label]}, predicted {CLASSES[result.predictions[i]]} "
                  f"({len(s.events)} events, {ds.duration_us // 1000} ms)")
         sam = {name: maps[i] for name, maps in result.sam.items()}
-        written += [out / f"events_{i}.npy", events_sam_gif(frames, sam, out / f"events_{i}.gif", masks=masks[i],
-                                                            title=title)]
+        written += [out / f"events_{i}.npy", events_sam_gif(frames[i], sam, out / f"events_{i}.gif",
+                                                            masks=masks[i], title=title)]
     summary = out / "events_summary.md"
     labels = np.array([s.label for s in samples])
     with atomic_output(summary, suffix=".md") as tmp:

@@ -26,6 +26,7 @@ def test_demo_writes_a_gif_per_stream_with_a_frame_per_step(demo):
             gif.seek(steps // 2)
             frame = np.asarray(gif.convert("RGB"), np.int64)
         assert frame.std() > 10                                         # a picture, not a blank frame
+    assert "eventsim-data" in (demo / "events_index.html").read_text()        # the viewer, with its data
     summary = (demo / "events_summary.md").read_text()
     assert "Accuracy on these 2 SynthShapes-DVS test streams" in summary and "| conv1 |" in summary
 
