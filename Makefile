@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) with $(PY311)"
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[train,dev,dask,nir]' --config-settings editable_mode=compat 2> >(grep -v 'is ignored' >&2)
+	@# tonic: the oracle of tests/test_events_tonic.py; its own requirements (numpy<2, librosa) do not fit, so --no-deps
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps tonic==1.7.0 2> >(grep -v 'is ignored' >&2) \
+	  || echo "note: tonic could not be installed; tests/test_events_tonic.py will skip" >&2
 	@touch $@
 
 $(LAVA_VENV)/.installed: pyproject.toml
