@@ -5,7 +5,7 @@ eventsim's environment, so it is installed with ``pip install --no-deps
 tonic`` (see docs/events.md) and its package ``__init__`` (which imports all
 data sets) is bypassed: only ``tonic/slicers.py``,
 ``tonic/functional/to_frame.py`` and ``tonic/functional/denoise.py`` are
-loaded, which need NumPy and typing_extensions.
+and ``tonic/io.py`` are loaded, which need NumPy and typing_extensions.
 """
 import importlib.util
 import sys
@@ -35,16 +35,17 @@ def _load_tonic_functions():
     try:
         to_frame = importlib.import_module("tonic.functional.to_frame").to_frame_numpy
         denoise = importlib.import_module("tonic.functional.denoise").denoise_numpy
+        read_mnist = importlib.import_module("tonic.io").read_mnist_file
     finally:
         for name in ("tonic", "tonic.functional", "tonic.slicers", "tonic.functional.to_frame",
-                     "tonic.functional.denoise"):
+                     "tonic.functional.denoise", "tonic.io"):
             sys.modules.pop(name, None)
         sys.modules.update({k: v for k, v in saved.items() if v is not None})
-    return to_frame, denoise
+    return to_frame, denoise, read_mnist
 
 
 try:
-    tonic_to_frame, tonic_denoise = _load_tonic_functions()
+    tonic_to_frame, tonic_denoise, tonic_read_mnist = _load_tonic_functions()
 except ImportError as exc:
     pytest.skip(f"tonic's to_frame/denoise do not import here ({exc})", allow_module_level=True)
 
@@ -100,3 +101,26 @@ def test_denoise_equals_tonic_denoise_after_the_first_filter_time(seed):
         filter_time = int(rng.integers(1, 3000))
         ev["t"] += filter_time
         np.testing.assert_array_equal(E.denoise(ev, filter_time), tonic_denoise(ev, filter_time))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_nmnist_reader_equals_tonic_read_mnist_file(seed, tmp_path):
+    """Random N-MNIST files (34x34, 23-bit timestamps, overflow records anywhere): our reader equals tonic's."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    t = np.sort(rng.integers(0, 2**23, n))
+    x, y, p = rng.integers(0, 34, n), rng.integers(0, 34, n), rng.integers(0, 2, n)
+    y[rng.random(n) < 0.05] = 240                                        # timestamp-overflow records
+    raw = np.stack([x, y, (p << 7) | (t >> 16), (t >> 8) & 0xFF, t & 0xFF], axis=1).astype(np.uint8)
+    path = tmp_path / "sample.bin"
+    path.write_bytes(raw.tobytes())
+    theirs = tonic_read_mnist(str(path), dtype=np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64),
+                                                           ("p", np.int8)]))
+    if len(theirs) == 0:
+        with pytest.raises(EventsError):
+            E.read(path)
+        return
+    ours, size = E.read(path)
+    assert size == (34, 34, 2)
+    for name in ("x", "y", "t", "p"):
+        np.testing.assert_array_equal(ours[name].astype(np.int64), theirs[name].astype(np.int64), err_msg=name)
