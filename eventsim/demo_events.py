@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from .assets import default_model
-from .events import to_frames
 from .io import atomic_output, save_npy
 from .metrics import POINTING_TOLERANCE, pointing_game
 from .model_io import load_model
@@ -51,7 +50,7 @@ def run_event_demo(out_dir="demo-out", n_streams=4, gamma=0.5) -> int:
     int
         0 on success.
     """
-    from .event_plots import event_rgb, events_sam_gif
+    from .event_plots import events_sam_gif, stream_picture
     from .view import write_html
 
     path = default_model("dvs")
@@ -60,29 +59,26 @@ def run_event_demo(out_dir="demo-out", n_streams=4, gamma=0.5) -> int:
     out.mkdir(parents=True, exist_ok=True)
     steps = model.default_timesteps
     ds = SynthShapesDVS("test", size=model.input_shape[-1], length=n_streams)
-    samples = [ds[i] for i in range(n_streams)]
+    data = ds.binned(0, n_streams, steps)
     print(f"eventsim demo --events: DVS model {path.name} ({model.name}, T={steps}) on {n_streams} "
           f"SynthShapes-DVS test streams")
     sim = Simulator(model, sam_gamma=gamma, sam_layers=model.spiking_layers)
-    result = sim.run(events=[s.events for s in samples], sensor_size=ds.sensor_size, record_spikes=True)
+    result = sim.run(events=data["events"], sensor_size=ds.sensor_size, record_spikes=True)
     result.save(out / "events_result.h5")
-    frames = np.stack([to_frames(s.events, ds.sensor_size, n_time_bins=steps) for s in samples])
-    pictures = np.stack([event_rgb(f.astype(np.int64).sum(0)).transpose(2, 0, 1) for f in frames])
     written = [out / "events_result.h5", write_html(
-        result, pictures, out / "events_index.html",
+        result, np.stack([stream_picture(f) for f in data["frames"]]), out / "events_index.html",
         title=f"eventsim demo --events: SAM over time, DVS model on {n_streams} SynthShapes-DVS streams")]
-    masks = np.stack([ds.bin_masks(i, s.events, steps)[0] for i, s in enumerate(samples)])
-    for i, s in enumerate(samples):
-        save_npy(out / f"events_{i}.npy", s.events)
-        title = (f"stream {i}: {CLASSES[s.label]}, predicted {CLASSES[result.predictions[i]]} "
-                 f"({len(s.events)} events, {ds.duration_us // 1000} ms)")
+    labels, masks = data["labels"], data["masks"]
+    for i, events in enumerate(data["events"]):
+        save_npy(out / f"events_{i}.npy", events)
+        title = (f"stream {i}: {CLASSES[labels[i]]}, predicted {CLASSES[result.predictions[i]]} "
+                 f"({len(events)} events, {ds.duration_us // 1000} ms)")
         sam = {name: maps[i] for name, maps in result.sam.items()}
-        written += [out / f"events_{i}.npy", events_sam_gif(frames[i], sam, out / f"events_{i}.gif",
+        written += [out / f"events_{i}.npy", events_sam_gif(data["frames"][i], sam, out / f"events_{i}.gif",
                                                             masks=masks[i], title=title)]
     summary = out / "events_summary.md"
-    labels = np.array([s.label for s in samples])
     with atomic_output(summary, suffix=".md") as tmp:
-        tmp.write_text(_summary(model, path, result, labels, [len(s.events) for s in samples], masks))
+        tmp.write_text(_summary(model, path, result, labels, [len(e) for e in data["events"]], masks))
     written.append(summary)
     acc = float(np.mean(result.predictions == labels))
     print(f"simulated {n_streams} streams x {result.timesteps} steps; accuracy {acc:.2f}")

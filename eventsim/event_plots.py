@@ -46,6 +46,15 @@ def event_rgb(frame: np.ndarray, scale: float | None = None) -> np.ndarray:
     return np.stack([1 - off, 1 - np.maximum(on, off), 1 - on], axis=-1)
 
 
+def stream_picture(frames) -> np.ndarray:
+    """A whole stream's events, summed over its time bins, as an image ``(3, H, W)`` in [0, 1] (:func:`event_rgb`).
+
+    ``frames`` is (T, P, H, W) counts; the image layout is the one
+    :func:`eventsim.plots.image_for_display` and the viewer take.
+    """
+    return event_rgb(np.asarray(frames, np.int64).sum(axis=0)).transpose(2, 0, 1)
+
+
 def outline(mask) -> list:
     """The 0.5 contour of a mask as line segments in pixel coordinates (pixel ``(y, x)`` spans ``[x, x+1)``)."""
     import contourpy

@@ -384,3 +384,33 @@ class SynthShapesDVS:
             s = self[i]
             out[k], labels[k] = to_frames(s.events, self.sensor_size, n_time_bins=n_time_bins), s.label
         return out, labels
+
+    def binned(self, start, stop, n_time_bins, progress=False) -> dict:
+        """Streams ``start..stop-1`` with what scoring a heat map per time bin needs.
+
+        Returns
+        -------
+        dict
+            ``events``: list of the streams; ``frames`` int8 (N, T, 2, H, W)
+            (:meth:`frames`); ``labels`` int64 (N,); ``masks`` bool (N, T, H, W),
+            the object at each bin's centre (:meth:`bin_masks`); ``rest`` bool
+            (N, H, W), the object at rest; ``offsets`` float64 (N, T, 2), the
+            image's ``(dx, dy)`` in pixels at each bin's centre
+            (:func:`saccade_offsets`).
+        """
+        stop = min(int(stop), len(self))
+        if not 0 <= start < stop:
+            raise DatasetError(f"empty range [{start}, {stop}) of the {self.split} split (length {len(self)})")
+        n, h = stop - start, self.size
+        out = {"events": [], "frames": np.empty((n, n_time_bins, 2, h, h), np.int8),
+               "labels": np.empty(n, np.int64), "masks": np.empty((n, n_time_bins, h, h), bool),
+               "rest": np.empty((n, h, h), bool), "offsets": np.empty((n, n_time_bins, 2))}
+        for k, i in enumerate(progress_bar(range(start, stop), progress, f"SynthShapes-DVS {self.split}",
+                                           unit="stream")):
+            s = self[i]
+            out["events"].append(s.events)
+            out["frames"][k] = to_frames(s.events, self.sensor_size, n_time_bins=n_time_bins)
+            out["masks"][k], edges = self.bin_masks(i, s.events, n_time_bins)
+            out["offsets"][k] = saccade_offsets((edges[:-1] + edges[1:]) / 2, self.amplitude, self.duration_us)
+            out["labels"][k], out["rest"][k] = s.label, s.mask
+        return out

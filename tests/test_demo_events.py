@@ -7,7 +7,7 @@ from PIL import Image
 
 from eventsim import Result, default_model, load_model
 from eventsim.cli import main
-from eventsim.event_plots import event_rgb, outline
+from eventsim.event_plots import event_rgb, outline, stream_picture
 from eventsim.events import EVENT_DTYPE
 
 
@@ -67,3 +67,14 @@ def test_outline_of_a_square():
     assert pts[:, 0].min() == pytest.approx(2.0) and pts[:, 0].max() == pytest.approx(5.0)   # x: columns 2..4
     assert pts[:, 1].min() == pytest.approx(1.0) and pts[:, 1].max() == pytest.approx(4.0)   # y: rows 1..3
     assert outline(np.zeros((4, 4), bool)) == []
+
+
+def test_stream_picture_sums_the_bins():
+    frames = np.zeros((3, 2, 2, 2), np.int8)
+    frames[0, 1, 0, 0] = frames[2, 1, 0, 0] = 1                        # ON at (0, 0) in two bins: 2 in all
+    frames[1, 0, 1, 1] = 2                                              # OFF at (1, 1)
+    img = stream_picture(frames)
+    assert img.shape == (3, 2, 2)
+    np.testing.assert_allclose(img[:, 0, 0], [1, 0, 0])
+    np.testing.assert_allclose(img[:, 1, 1], [0, 0, 1])
+    np.testing.assert_allclose(img[:, 0, 1], [1, 1, 1])

@@ -168,6 +168,24 @@ def test_bin_masks_follow_the_to_frames_bins():
     assert labels.tolist() == [ds.label(0), ds.label(1)]
 
 
+def test_binned_gathers_streams_frames_masks_and_offsets():
+    ds = SynthShapesDVS("test", length=4)
+    data = ds.binned(1, 3, 5)
+    frames, labels = ds.frames(1, 3, 5)
+    np.testing.assert_array_equal(data["frames"], frames)
+    np.testing.assert_array_equal(data["labels"], labels)
+    for k, i in enumerate((1, 2)):
+        s = ds[i]
+        np.testing.assert_array_equal(data["events"][k], s.events)
+        np.testing.assert_array_equal(data["rest"][k], s.mask)
+        masks, edges = ds.bin_masks(i, s.events, 5)
+        np.testing.assert_array_equal(data["masks"][k], masks)
+        np.testing.assert_array_equal(data["offsets"][k],
+                                      saccade_offsets((edges[:-1] + edges[1:]) / 2, ds.amplitude, ds.duration_us))
+    with pytest.raises(DatasetError, match="empty range"):
+        ds.binned(3, 3, 5)
+
+
 def test_bad_parameters_are_named():
     with pytest.raises(DatasetError, match="contrast must be > 0"):
         SynthShapesDVS("test", contrast=0)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from eventsim import metrics
-from training.experiments.dvs_tracking import event_image, per_step, tracking
+from training.experiments.dvs_tracking import per_step, tracking
 
 
 def blob_maps(centres, size=16, sigma=1.5):
@@ -63,17 +63,6 @@ def test_per_step_scores_each_step_against_its_own_mask():
     assert got["empty"][2] == pytest.approx(0.2) and got["pointing_n"][1, 2] == 0
     still = per_step(sam, masks[:, 0])                                   # one mask for every step
     assert still["pointing"][3] == np.mean(metrics.pointing_game(sam[:, 3], masks[:, 0]))
-
-
-def test_event_image_colours():
-    frames = np.zeros((3, 2, 2, 2), np.int8)
-    frames[0, 1, 0, 0] = 2                                              # ON at (0, 0)
-    frames[1, 0, 1, 1] = 2                                              # OFF at (1, 1)
-    img = event_image(frames)
-    assert img.shape == (3, 2, 2)
-    np.testing.assert_allclose(img[:, 0, 0], [1, 0, 0])
-    np.testing.assert_allclose(img[:, 1, 1], [0, 0, 1])
-    np.testing.assert_allclose(img[:, 0, 1], [1, 1, 1])
 
 
 def test_active_mean_skips_silent_steps():

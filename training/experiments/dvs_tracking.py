@@ -34,10 +34,9 @@ import numpy as np
 
 from eventsim import Simulator, default_model, load_model
 from eventsim import metrics
-from eventsim.events import to_frames
-from eventsim.progress import progress_bar
+from eventsim.event_plots import stream_picture
 from eventsim.synthshapes import SynthShapes
-from eventsim.synthshapes_dvs import DEFAULT_DURATION_US, SynthShapesDVS, saccade_offsets
+from eventsim.synthshapes_dvs import DEFAULT_DURATION_US, SynthShapesDVS
 
 from . import figures
 from .common import FULL, QUICK, claim, share_verdict, table
@@ -48,46 +47,12 @@ TITLE = "SAM on moving objects: the DVS model on SynthShapes-DVS, next to the im
 STREAMS = {"quick": 12, "full": 1000}
 LAGS = tuple(range(8))
 BOOTSTRAP = 400
-BATCH = 100
-
-
-def stream_set(n: int, timesteps: int, progress=False) -> dict:
-    """Test streams ``0..n-1`` of SynthShapes-DVS, binned into ``timesteps`` bins.
-
-    Returns
-    -------
-    dict
-        ``frames`` int8 (N, T, 2, H, W); ``labels`` int64 (N,); ``masks`` bool
-        (N, T, H, W), the object at each bin's centre; ``rest`` bool (N, H, W);
-        ``offsets`` float64 (N, T, 2), the image's ``(dx, dy)`` at each bin's
-        centre (pixels); ``events`` int64 (N, T), events per bin.
-    """
-    ds = SynthShapesDVS("test", length=n)
-    h, w = ds.size, ds.size
-    out = {"frames": np.empty((n, timesteps, 2, h, w), np.int8), "labels": np.empty(n, np.int64),
-           "masks": np.empty((n, timesteps, h, w), bool), "rest": np.empty((n, h, w), bool),
-           "offsets": np.empty((n, timesteps, 2))}
-    for i in progress_bar(range(n), progress, "SynthShapes-DVS test", unit="stream"):
-        s = ds[i]
-        out["frames"][i] = to_frames(s.events, ds.sensor_size, n_time_bins=timesteps)
-        out["masks"][i], edges = ds.bin_masks(i, s.events, timesteps)
-        out["offsets"][i] = saccade_offsets((edges[:-1] + edges[1:]) / 2, ds.amplitude, ds.duration_us)
-        out["labels"][i], out["rest"][i] = s.label, s.mask
-    out["events"] = np.abs(out["frames"].astype(np.int64)).sum(axis=(2, 3, 4))
-    return out
 
 
 def simulate(model, spikes, gamma, progress=False) -> tuple:
-    """SAM at every spiking layer, in batches: ``({layer: float32 (N, T, h, w)}, predictions (N,))``."""
-    sim = Simulator(model, sam_gamma=gamma, sam_layers=model.spiking_layers)
-    sam = {k: [] for k in model.spiking_layers}
-    pred = []
-    for start in progress_bar(range(0, len(spikes), BATCH), progress, f"eventsim {model.name}"):
-        r = sim.run(spikes=spikes[start:start + BATCH])
-        for k in sam:
-            sam[k].append(r.sam[k])
-        pred.append(r.predictions)
-    return {k: np.concatenate(v) for k, v in sam.items()}, np.concatenate(pred)
+    """SAM at every spiking layer: ``({layer: float32 (N, T, h, w)}, predictions (N,))``."""
+    r = Simulator(model, sam_gamma=gamma, sam_layers=model.spiking_layers).run(spikes=spikes, progress=progress)
+    return r.sam, r.predictions
 
 
 def per_step(sam: np.ndarray, masks: np.ndarray, tolerance: float = 0.0) -> dict:
@@ -150,13 +115,6 @@ def tracking(sam: np.ndarray, offsets: np.ndarray, size, lag: int, rng) -> dict:
             "r": float(r), "n_maps": used}
 
 
-def event_image(frames: np.ndarray) -> np.ndarray:
-    """A stream's events summed over time as an RGB picture in [0, 1]: (3, H, W), ON red, OFF blue."""
-    on, off = (frames[:, p].astype(np.float64).sum(0) for p in (1, 0))
-    scale = max(on.max(), off.max(), 1.0)
-    return np.clip(np.stack([1 - off / scale, 1 - (on + off) / scale, 1 - on / scale]), 0.0, 1.0)
-
-
 def active(values: np.ndarray, empty: np.ndarray) -> float:
     """Mean of a per-step curve over the layer's active steps: those on which most maps are not all zero.
 
@@ -182,7 +140,7 @@ def run(ctx):
     image_model = load_model(default_model())
     layers = list(dvs_model.spiking_layers)
     steps = dvs_model.default_timesteps
-    data = stream_set(n, steps, progress=ctx.progress)
+    data = SynthShapesDVS("test", length=n).binned(0, n, steps, progress=ctx.progress)
     size = data["masks"].shape[-2:]
     sam, pred = simulate(dvs_model, data["frames"], s.gamma, progress=ctx.progress)
     side = image_model.input_shape[-1]
@@ -210,7 +168,8 @@ def run(ctx):
     results = {"layers": layers, "n_streams": n, "timesteps": steps, "bin_ms": DEFAULT_DURATION_US / steps / 1000,
                "tolerance_px": tol,
                "accuracy": float(np.mean(pred == data["labels"])), "image_accuracy": float(np.mean(image_pred == labels)),
-               "events_per_bin": data["events"].mean(0), "per_layer": per_layer}
+               "events_per_bin": np.abs(data["frames"].astype(np.int64)).sum(axis=(2, 3, 4)).mean(0),
+               "per_layer": per_layer}
     body, claims = _report(ctx, results)
     _figures(ctx, results, data, sam)
     return results, body, claims
@@ -276,6 +235,6 @@ def _figures(ctx, r, data, sam):
         "slope b_L", "SAM centre displacement vs object displacement L bins earlier"), "dvs_tracking_lag")
     rows = []
     for i in range(min(ctx.scale.show, r["n_streams"])):
-        rows += [(f"#{i} {k}", event_image(data["frames"][i]), sam[k][i]) for k in layers]
+        rows += [(f"#{i} {k}", stream_picture(data["frames"][i]), sam[k][i]) for k in layers]
     ctx.save_figure(figures.heat_grid(rows, steps=8, title="SAM on SynthShapes-DVS streams (input: all events, "
                                       "ON red, OFF blue)"), "dvs_tracking_examples")
