@@ -127,7 +127,7 @@ def build_fanout(conn: Connection) -> Fanout:
         cstride = ky * kx * c_out
     else:
         start, (out, woff, mult) = _combine(_dense_axis(paths_y, conn.gap), _dense_axis(paths_x, conn.gap),
-                                            lambda qy, qx: 0 * (qy + qx),
+                                            lambda qy, qx: np.zeros_like(qy),
                                             lambda ay, ax, qy, qx: (qy * pw + qx) * c_out)
         cstride = c_out if conn.gap else ph * pw * c_out
     running = np.concatenate([[0], np.cumsum(mult)]).astype(np.int64)
